@@ -1,0 +1,3 @@
+"""spacetime.analysis."""
+
+__all__: list[str] = []

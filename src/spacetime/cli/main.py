@@ -1,0 +1,47 @@
+"""Entry point of the ``spacetime`` command.
+
+Each command family lives in its own module with a ``register(subparsers)`` function that adds
+its parsers and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning
+an exit code). Heavy imports happen inside ``func`` so that ``spacetime --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from spacetime import __version__
+from spacetime.cli import demo, shapes, video
+from spacetime.errors import SpacetimeError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spacetime",
+        description="3D vision and video understanding: shapes, metrics, clips, models.",
+    )
+    parser.add_argument("--version", action="version", version=f"spacetime {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (demo, shapes, video):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SpacetimeError as exc:
+        print(f"spacetime: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""spacetime.engine."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""spacetime.shapes."""
+
+__all__: list[str] = []

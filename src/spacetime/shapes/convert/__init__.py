@@ -1,0 +1,3 @@
+"""spacetime.shapes.convert."""
+
+__all__: list[str] = []

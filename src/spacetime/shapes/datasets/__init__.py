@@ -1,0 +1,3 @@
+"""spacetime.shapes.datasets."""
+
+__all__: list[str] = []

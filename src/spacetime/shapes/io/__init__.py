@@ -1,0 +1,3 @@
+"""spacetime.shapes.io."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""spacetime.shapes.losses."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""spacetime.shapes.metrics."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""spacetime.shapes.models."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""spacetime.shapes.render."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""spacetime.shapes.structures."""
+
+__all__: list[str] = []

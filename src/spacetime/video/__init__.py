@@ -1,0 +1,3 @@
+"""spacetime.video."""
+
+__all__: list[str] = []

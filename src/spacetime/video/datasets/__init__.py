@@ -1,0 +1,3 @@
+"""spacetime.video.datasets."""
+
+__all__: list[str] = []

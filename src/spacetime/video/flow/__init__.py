@@ -1,0 +1,3 @@
+"""spacetime.video.flow."""
+
+__all__: list[str] = []

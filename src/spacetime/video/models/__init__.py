@@ -1,0 +1,3 @@
+"""spacetime.video.models."""
+
+__all__: list[str] = []

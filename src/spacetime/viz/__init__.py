@@ -1,0 +1,3 @@
+"""spacetime.viz."""
+
+__all__: list[str] = []
