@@ -1,0 +1,80 @@
+"""Checkpoint files: written atomically, read back with ``torch.load(weights_only=True)``.
+
+A spacetime checkpoint is a ``dict`` holding only tensors and plain Python values (no pickled
+classes), so loading it never executes code from the file:
+
+=================  ==============================================================
+key                content
+=================  ==============================================================
+``format``         ``"spacetime-checkpoint"``
+``version``        format version (int)
+``model``          ``model.state_dict()`` (unwrapped from DDP)
+``optimizer``      optimiser ``state_dict()``
+``scheduler``      LR scheduler ``state_dict()``
+``scaler``         ``GradScaler`` ``state_dict()`` (empty when AMP is off)
+``rng``            :func:`spacetime.engine.seed.get_rng_state` (python/numpy/torch/cuda)
+``epoch``          number of completed epochs
+``step``           number of completed optimiser steps
+``best``           ``{"metric", "mode", "value", "epoch"}``
+``history``        list of per-epoch metric dicts
+``config``         the training configuration as a dict
+``meta``           free-form plain data, e.g. model name, model kwargs, class names
+=================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spacetime.errors import FileFormatError, MissingFileError
+from spacetime.fileio import atomic_path
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint"]
+
+CHECKPOINT_FORMAT = "spacetime-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` (plus format/version keys) to ``path`` atomically; return the path."""
+    dest = Path(path)
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
+    with atomic_path(dest) as tmp:
+        torch.save(payload, tmp)
+    return dest
+
+
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device | None = "cpu"
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
+
+    Raises:
+        MissingFileError: ``path`` does not exist.
+        FileFormatError: the file is truncated, not a torch file, or not a spacetime checkpoint.
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise MissingFileError(f"checkpoint: no such file {str(src)!r}")
+    try:
+        state = torch.load(src, map_location=map_location, weights_only=True)
+    except (
+        RuntimeError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError
+    ) as exc:
+        raise FileFormatError(f"checkpoint {str(src)!r}: cannot read ({exc})") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise FileFormatError(
+            f"checkpoint {str(src)!r}: not a spacetime checkpoint (missing format key)"
+        )
+    if int(state.get("version", 0)) > CHECKPOINT_VERSION:
+        raise FileFormatError(
+            f"checkpoint {str(src)!r}: format version {state['version']} is newer than "
+            f"supported ({CHECKPOINT_VERSION})"
+        )
+    return state
