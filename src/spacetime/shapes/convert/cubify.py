@@ -1,0 +1,167 @@
+"""Voxels → mesh by cubes (the conversion Mesh R-CNN uses to turn voxel predictions into meshes).
+
+``cubify`` replaces every occupied voxel by an axis-aligned cube, keeps only the cube faces that
+separate an occupied voxel from an empty one (or from the outside of the grid), and merges
+coincident corners, so the result is a closed surface with consistent outward winding.
+
+Differences from PyTorch3D's ``cubify`` (Gkioxari et al., "Mesh R-CNN", ICCV 2019):
+
+- memory is linear in the number of occupied voxels: the only grid-sized allocation is one
+  boolean occupancy mask (PyTorch3D builds ``12 × N × D × H × W`` face masks and runs out of
+  memory above ~500³);
+- cubes stay cubes for non-cubic grids (PyTorch3D stretches each axis to ``[-1, 1]``);
+- world coordinates come from the grid's origin and voxel size.
+
+Coordinate convention (shared with :class:`spacetime.shapes.structures.VoxelGrid`): a grid is
+indexed ``[n, d, h, w]`` with ``d`` along z, ``h`` along y, ``w`` along x. Voxel ``(d, h, w)``
+spans ``origin + voxel_size * ([w, w+1] × [h, h+1] × [d, d+1])`` in world xyz, so its centre is
+at ``origin + voxel_size * (w + 0.5, h + 0.5, d + 0.5)``. A plain tensor input uses voxel units
+(origin 0, voxel size 1) unless ``origin`` / ``voxel_size`` are given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from spacetime.errors import InputError
+from spacetime.shapes.convert._common import grid_parts, new_meshes
+
+__all__ = ["cubify"]
+
+
+def _quad_table() -> torch.Tensor:
+    """``(6, 4, 3)`` corner offsets (xyz) of the six cube faces, counter-clockwise from outside.
+
+    Order of faces: ``+x, -x, +y, -y, +z, -z``. For axis ``a`` the two in-plane axes
+    ``b = a + 1``, ``c = a + 2`` (mod 3) satisfy ``e_b × e_c = e_a``, so the corner cycle
+    ``(0,0), (1,0), (1,1), (0,1)`` in ``(b, c)`` faces ``+e_a``; the ``-`` faces reverse it.
+    """
+    quads = []
+    for a in range(3):
+        b, c = (a + 1) % 3, (a + 2) % 3
+        for sign in (1, -1):
+            cyc = [(0, 0), (1, 0), (1, 1), (0, 1)]
+            if sign < 0:
+                cyc = cyc[::-1]
+            quad = []
+            for ub, uc in cyc:
+                p = [0, 0, 0]
+                p[a] = 1 if sign > 0 else 0
+                p[b], p[c] = ub, uc
+                quad.append(p)
+            quads.append(quad)
+    return torch.tensor(quads, dtype=torch.int64)
+
+
+_QUADS = _quad_table()
+
+
+def cubify_indices(
+    occ: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integer core of :func:`cubify` on a boolean ``(N, D, H, W)`` occupancy grid.
+
+    Returns:
+        corners ``(V, 3)`` int64 corner positions (xyz, voxel units) of all meshes, sorted by mesh;
+        verts_mesh ``(V,)`` mesh index of each corner; faces ``(F, 3)`` int64 indices into
+        ``corners`` (sorted by mesh); faces_mesh ``(F,)``.
+    """
+    n_batch, depth, height, width = occ.shape
+    device = occ.device
+    idx = occ.nonzero()  # (M, 4) [n, d, h, w]
+    mesh = idx[:, 0]
+    xyz = idx[:, [3, 2, 1]]
+    sizes = (width, height, depth)
+    quads = _QUADS.to(device)
+    key_parts, face_mesh_parts = [], []
+    for a in range(3):
+        for k, sign in enumerate((1, -1)):
+            nb = xyz[:, a] + sign
+            inside = (nb >= 0) & (nb < sizes[a])
+            nb_occ = torch.zeros(xyz.shape[0], dtype=torch.bool, device=device)
+            if bool(inside.any()):
+                nbx = xyz[inside].clone()
+                nbx[:, a] = nb[inside]
+                nb_occ[inside] = occ[mesh[inside], nbx[:, 2], nbx[:, 1], nbx[:, 0]]
+            keep = ~nb_occ
+            sel, sel_mesh = xyz[keep], mesh[keep]
+            corners = sel[:, None, :] + quads[2 * a + k][None]  # (K, 4, 3)
+            keys = (
+                (sel_mesh[:, None] * (depth + 1) + corners[..., 2]) * (height + 1)
+                + corners[..., 1]
+            ) * (width + 1) + corners[..., 0]
+            key_parts.append(keys)
+            face_mesh_parts.append(sel_mesh)
+    keys = torch.cat(key_parts)  # (Q, 4) one row per boundary quad
+    quad_mesh = torch.cat(face_mesh_parts)
+    uniq, inv = torch.unique(keys.reshape(-1), sorted=True, return_inverse=True)
+    inv = inv.reshape(-1, 4)
+    tris = torch.cat([inv[:, [0, 1, 2]], inv[:, [0, 2, 3]]], dim=0)
+    tri_mesh = torch.cat([quad_mesh, quad_mesh])
+    order = torch.argsort(tri_mesh, stable=True)
+    tris, tri_mesh = tris[order], tri_mesh[order]
+    cx = uniq % (width + 1)
+    rest = uniq // (width + 1)
+    cy = rest % (height + 1)
+    rest = rest // (height + 1)
+    cz = rest % (depth + 1)
+    verts_mesh = rest // (depth + 1)
+    corners = torch.stack([cx, cy, cz], dim=1)
+    del n_batch
+    return corners, verts_mesh, tris, tri_mesh
+
+
+def cubify(
+    voxels: Any,
+    thresh: float = 0.5,
+    *,
+    voxel_size: float | torch.Tensor | None = None,
+    origin: Any = None,
+):
+    """Convert a batch of voxel grids into cube meshes.
+
+    Args:
+        voxels: ``(N, D, H, W)`` occupancy / probability tensor (float or bool) or a ``VoxelGrid``.
+            Indexed ``[n, z, y, x]``.
+        thresh: a voxel is occupied when its value is ``> thresh`` (bool grids: when True).
+        voxel_size: edge length of a voxel in world units, scalar or ``(N,)``; default the
+            ``VoxelGrid``'s, or 1 for a tensor.
+        origin: world position of the grid corner (voxel ``(0, 0, 0)``'s minimum corner), ``(3,)``
+            or ``(N, 3)``; default the ``VoxelGrid``'s, or ``(0, 0, 0)`` for a tensor.
+
+    Returns:
+        ``Meshes`` with N meshes; mesh n has one cube per occupied voxel, internal faces removed,
+        coincident corners merged and faces wound counter-clockwise seen from outside (normals
+        point out of the occupied region). An empty grid gives an empty mesh. Vertex coordinates
+        are ``origin + voxel_size * (x, y, z)`` for integer corner positions; dtype is the
+        grid's floating dtype (float32 for bool / int grids).
+
+    The surface is closed: every directed edge ``(a, b)`` is matched by exactly as many
+    ``(b, a)``. Two voxels touching only along an edge give a non-manifold edge (four faces),
+    which is still closed in this sense. Not differentiable (occupancy is thresholded).
+
+    Example:
+        >>> m = cubify(torch.ones(1, 2, 2, 2))  # one 2×2×2 block: 26 verts, 48 faces
+    """
+    grid, origin_t, size_t = grid_parts(voxels, "voxels", origin=origin, voxel_size=voxel_size)
+    if grid.dtype == torch.bool:
+        occ = grid
+    else:
+        if grid.is_floating_point() and bool(torch.isnan(grid).any()):
+            raise InputError("voxels: expected no NaN values, got NaN occupancies")
+        occ = grid > thresh
+    n_batch = grid.shape[0]
+    if n_batch == 0:
+        raise InputError("voxels: expected at least one grid, got N=0")
+    corners, verts_mesh, tris, tri_mesh = cubify_indices(occ)
+    fdtype = origin_t.dtype
+    verts_world = origin_t[verts_mesh] + size_t[verts_mesh, None] * corners.to(fdtype)
+    nv = torch.bincount(verts_mesh, minlength=n_batch)
+    nf = torch.bincount(tri_mesh, minlength=n_batch)
+    first_v = torch.cumsum(nv, 0) - nv
+    tris_local = tris - first_v[tri_mesh, None]
+    verts_list = list(verts_world.split(nv.tolist()))
+    faces_list = list(tris_local.split(nf.tolist()))
+    return new_meshes(verts_list, faces_list)

@@ -1,0 +1,223 @@
+"""Mesh → distance, signed distance and occupancy at query points.
+
+- :func:`mesh_distance`: exact unsigned (Euclidean, not squared unless asked) distance from each
+  query point to the closest point of the mesh surface, by a chunked brute force over
+  point × triangle pairs (closest point on a triangle after Ericson, "Real-Time Collision
+  Detection", 2005, §5.1.5). Memory is bounded by ``chunk_size`` pairs; time is
+  ``O(P · F)``, fine for meshes up to ~10⁵ faces and ~10⁵ points.
+- :func:`winding_number`: generalized winding number (Jacobson, Kavan & Sorkine-Hornung,
+  "Robust Inside-Outside Segmentation using Generalized Winding Numbers", SIGGRAPH 2013): the
+  sum of signed solid angles of all triangles seen from the point (Van Oosterom & Strackee,
+  1983), divided by 4π. 1 inside a closed outward-wound mesh, 0 outside, and close to these
+  values for meshes with small holes or self-intersections.
+- :func:`mesh_sdf`: unsigned distance with the sign of ``0.5 - winding number`` (negative inside).
+- :func:`mesh_occupancy`: ``winding_number > 0.5``.
+
+Query points are ``(N, P, 3)`` (one set per mesh), a list of ``(P_n, 3)`` or a ``Pointclouds``;
+results are ``(N, P)`` for a padded tensor input and a list of ``(P_n,)`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from spacetime.checks import check_int
+from spacetime.errors import InputError
+from spacetime.shapes.convert._common import mesh_lists, points_lists
+
+__all__ = [
+    "closest_points_on_triangles",
+    "mesh_distance",
+    "winding_number",
+    "mesh_sdf",
+    "mesh_occupancy",
+]
+
+_DEFAULT_CHUNK = 1 << 21
+
+
+def _dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (x * y).sum(-1)
+
+
+def _safe(d: torch.Tensor) -> torch.Tensor:
+    return torch.where(d == 0, torch.ones_like(d), d)
+
+
+def closest_points_on_triangles(
+    p: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
+) -> torch.Tensor:
+    """Closest point to ``p`` on triangle ``(a, b, c)``, all broadcastable ``(..., 3)``.
+
+    Voronoi-region method of Ericson (2005, §5.1.5), vectorised with ``torch.where``;
+    differentiable (safe denominators, so no NaN gradients for degenerate triangles).
+    """
+    ab, ac, ap = b - a, c - a, p - a
+    d1, d2 = _dot(ab, ap), _dot(ac, ap)
+    bp = p - b
+    d3, d4 = _dot(ab, bp), _dot(ac, bp)
+    cp = p - c
+    d5, d6 = _dot(ab, cp), _dot(ac, cp)
+    va = d3 * d6 - d5 * d4
+    vb = d5 * d2 - d1 * d6
+    vc = d1 * d4 - d3 * d2
+    denom = _safe(va + vb + vc)
+    v = vb / denom
+    w = vc / denom
+    out = a + ab * v[..., None] + ac * w[..., None]
+    # Edge BC.
+    e1, e2 = d4 - d3, d5 - d6
+    cond = (va <= 0) & (e1 >= 0) & (e2 >= 0)
+    wbc = e1 / _safe(e1 + e2)
+    out = torch.where(cond[..., None], b + (c - b) * wbc[..., None], out)
+    # Edge AC.
+    cond = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
+    wac = d2 / _safe(d2 - d6)
+    out = torch.where(cond[..., None], a + ac * wac[..., None], out)
+    # Vertex C.
+    cond = (d6 >= 0) & (d5 <= d6)
+    out = torch.where(cond[..., None], c.expand_as(out), out)
+    # Edge AB.
+    cond = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
+    vab = d1 / _safe(d1 - d3)
+    out = torch.where(cond[..., None], a + ab * vab[..., None], out)
+    # Vertex B.
+    cond = (d3 >= 0) & (d4 <= d3)
+    out = torch.where(cond[..., None], b.expand_as(out), out)
+    # Vertex A.
+    cond = (d1 <= 0) & (d2 <= 0)
+    out = torch.where(cond[..., None], a.expand_as(out), out)
+    return out
+
+
+def _chunk_rows(num_faces: int, chunk_size: int) -> int:
+    return max(1, chunk_size // max(1, num_faces))
+
+
+def _one_mesh_distance(
+    verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk_size: int, index: int
+) -> torch.Tensor:
+    """Squared distances ``(P,)`` from ``points (P, 3)`` to one mesh."""
+    if faces.shape[0] == 0:
+        raise InputError(f"meshes: expected meshes with faces, got meshes[{index}] with no faces")
+    tri = verts[faces]  # (F, 3, 3)
+    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
+    rows = _chunk_rows(faces.shape[0], chunk_size)
+    best = []
+    with torch.no_grad():
+        for s in range(0, points.shape[0], rows):
+            p = points[s : s + rows, None, :]
+            q = closest_points_on_triangles(p, a[None], b[None], c[None])
+            best.append(((q - p) ** 2).sum(-1).argmin(dim=1))
+    if not best:
+        return points.new_zeros((0,))
+    fidx = torch.cat(best)
+    # Recompute on the winning triangle only: cheap, and differentiable in verts and points.
+    q = closest_points_on_triangles(points, a[fidx], b[fidx], c[fidx])
+    return ((q - points) ** 2).sum(-1)
+
+
+def _one_mesh_winding(
+    verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk_size: int
+) -> torch.Tensor:
+    tri = verts[faces]
+    rows = _chunk_rows(faces.shape[0], chunk_size)
+    out = []
+    for s in range(0, points.shape[0], rows):
+        p = points[s : s + rows, None, :]
+        a, b, c = tri[None, :, 0] - p, tri[None, :, 1] - p, tri[None, :, 2] - p
+        la, lb, lc = a.norm(dim=-1), b.norm(dim=-1), c.norm(dim=-1)
+        num = _dot(a, torch.cross(b, c, dim=-1))
+        den = la * lb * lc + _dot(a, b) * lc + _dot(b, c) * la + _dot(c, a) * lb
+        out.append(torch.atan2(num, den).sum(dim=1) * (2.0 / (4.0 * math.pi)))
+    if not out:
+        return points.new_zeros((0,))
+    return torch.cat(out)
+
+
+def _apply(meshes: Any, points: Any, fn) -> torch.Tensor | list[torch.Tensor]:
+    verts_list, faces_list = mesh_lists(meshes)
+    plist, kind = points_lists(points)
+    if len(plist) != len(verts_list):
+        raise InputError(
+            f"points: expected {len(verts_list)} point sets (one per mesh), got {len(plist)}"
+        )
+    res = []
+    for i, (v, f, p) in enumerate(zip(verts_list, faces_list, plist)):
+        if p.device != v.device:
+            raise InputError(f"points: expected device {v.device} (as meshes), got {p.device}")
+        res.append(fn(v, f, p.to(v.dtype), i))
+    if kind == "padded":
+        return torch.stack(res)
+    return res
+
+
+def mesh_distance(
+    meshes: Any,
+    points: Any,
+    *,
+    squared: bool = False,
+    chunk_size: int = _DEFAULT_CHUNK,
+) -> torch.Tensor | list[torch.Tensor]:
+    """Exact distance from query points to the surface of each mesh.
+
+    Args:
+        meshes: ``Meshes`` with N meshes (each with at least one face).
+        points: ``(N, P, 3)``, list of ``(P_n, 3)`` or ``Pointclouds``; set n is measured against
+            mesh n.
+        squared: return squared distances.
+        chunk_size: max number of point × triangle pairs evaluated at once (memory bound).
+
+    Returns:
+        ``(N, P)`` distances (list of ``(P_n,)`` for list / Pointclouds input), in world units,
+        differentiable w.r.t. points and vertices.
+    """
+    check_int(chunk_size, "chunk_size", min_value=1)
+
+    def fn(v, f, p, i):
+        d2 = _one_mesh_distance(v, f, p, chunk_size, i)
+        return d2 if squared else d2.clamp_min(0).sqrt()
+
+    return _apply(meshes, points, fn)
+
+
+def winding_number(
+    meshes: Any, points: Any, *, chunk_size: int = _DEFAULT_CHUNK
+) -> torch.Tensor | list[torch.Tensor]:
+    """Generalized winding number of each mesh at the query points (Jacobson et al. 2013).
+
+    ≈1 inside, ≈0 outside a closed mesh with outward (counter-clockwise from outside)
+    winding; -1 inside an inward-wound mesh. Undefined exactly on the surface.
+    Same argument layout as :func:`mesh_distance`.
+    """
+    check_int(chunk_size, "chunk_size", min_value=1)
+    return _apply(meshes, points, lambda v, f, p, i: _one_mesh_winding(v, f, p, chunk_size))
+
+
+def mesh_sdf(
+    meshes: Any, points: Any, *, chunk_size: int = _DEFAULT_CHUNK
+) -> torch.Tensor | list[torch.Tensor]:
+    """Signed distance: ``-distance`` where the winding number is ``> 0.5`` (inside),
+    ``+distance`` elsewhere. Same argument layout as :func:`mesh_distance`."""
+    check_int(chunk_size, "chunk_size", min_value=1)
+
+    def fn(v, f, p, i):
+        d = _one_mesh_distance(v, f, p, chunk_size, i).clamp_min(0).sqrt()
+        with torch.no_grad():
+            inside = _one_mesh_winding(v, f, p, chunk_size) > 0.5
+        return torch.where(inside, -d, d)
+
+    return _apply(meshes, points, fn)
+
+
+def mesh_occupancy(
+    meshes: Any, points: Any, *, chunk_size: int = _DEFAULT_CHUNK
+) -> torch.Tensor | list[torch.Tensor]:
+    """Boolean occupancy ``winding_number > 0.5`` at the query points (True inside)."""
+    wn = winding_number(meshes, points, chunk_size=chunk_size)
+    if isinstance(wn, list):
+        return [w > 0.5 for w in wn]
+    return wn > 0.5
