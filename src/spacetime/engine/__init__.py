@@ -6,7 +6,8 @@
 - :func:`save_checkpoint`, :func:`load_checkpoint` -- atomic, ``weights_only`` checkpoints.
 - :func:`init_distributed` and friends -- ``torchrun`` support.
 - metrics: :func:`topk_accuracy`, :func:`confusion_matrix`, :func:`mean_class_accuracy`,
-  :func:`average_clip_probs`, :func:`classification_metrics`.
+  :func:`average_clip_probs`, :func:`classification_metrics`; multi-clip video evaluation
+  :func:`evaluate_classifier`.
 
 See ``docs/engine.md``.
 """
@@ -22,6 +23,7 @@ from spacetime.engine.distributed import (
     get_dist_info,
     init_distributed,
 )
+from spacetime.engine.evaluation import collect_clip_scores, evaluate_classifier
 from spacetime.engine.metrics import (
     average_clip_probs,
     classification_metrics,
@@ -71,6 +73,8 @@ __all__ = [
     "mean_class_accuracy",
     "average_clip_probs",
     "classification_metrics",
+    "collect_clip_scores",
+    "evaluate_classifier",
     "build_optimizer",
     "build_scheduler",
     "OPTIMIZERS",

@@ -349,8 +349,9 @@ class Trainer:
                 if train:
                     if not self.scaler.is_enabled() and not bool(torch.isfinite(loss.detach())):
                         raise SpacetimeError(
-                            f"training diverged: loss is {float(loss.detach())} at step {self.step} "
-                            f"(epoch {self.epoch + 1}); lower --lr or enable --grad-clip"
+                            f"training diverged: loss is {float(loss.detach())} at step "
+                            f"{self.step} (epoch {self.epoch + 1}); lower the learning rate "
+                            "or enable gradient clipping"
                         )
                     self.optimizer.zero_grad(set_to_none=True)
                     self.scaler.scale(loss).backward()
