@@ -1,3 +1,5 @@
-"""spacetime.analysis."""
+"""Model analysis: per-layer size / receptive-field / multiply-add tables (the lecture's)."""
 
-__all__: list[str] = []
+from spacetime.analysis.layer_table import LayerRow, LayerTable, format_layer_table, layer_table
+
+__all__ = ["LayerRow", "LayerTable", "layer_table", "format_layer_table"]
