@@ -1,0 +1,387 @@
+"""Exact K-nearest neighbours between ragged batches of points, differentiable, bounded memory.
+
+Conventions used by every function of :mod:`spacetime.shapes.metrics`:
+
+- Distances returned by :func:`knn_points` are **squared** Euclidean distances ``||p - q||²``.
+- Inputs are padded tensors ``(N, P, D)`` with optional ``lengths`` ``(N,)`` (rows at or beyond
+  ``lengths[n]`` are padding and are ignored, whatever their values), or
+  :class:`~spacetime.shapes.structures.Pointclouds`.
+- Padding in the outputs (see :class:`KNN`): a query row that is padding gets ``idx = -1``,
+  ``dists = 0`` and ``knn = 0`` (PyTorch3D's convention); a neighbour slot ``k >= lengths2[n]``
+  (the other cloud has fewer than ``K`` points, e.g. it is empty) gets ``idx = -1``,
+  ``dists = inf`` and ``knn = 0``.
+
+Backends. Neighbour *indices* are found without autograd by one of two exact means:
+
+- ``"tree"`` (default on CPU): a KD-tree (`pykdtree`_, OpenMP-parallel) built on the data cloud,
+  queried with the query points sorted along a Morton (Z-order) curve so that consecutive queries
+  visit the same tree leaves (about 3x faster than unsorted queries on 1M points). float32 inputs
+  use a float32 tree, float64 inputs a float64 tree, other dtypes a float32 tree.
+- ``"brute"`` (default on CUDA, and the reference): chunked brute force in torch; a chunk holds at
+  most ``2**24`` query×data distances, so memory stays bounded for any size.
+
+Both backends compute squared distances with the same sum order ``((dx² + dy²) + dz²)`` in the
+same precision, so they return identical neighbours. **Ties** (several data points at exactly the
+same distance) are broken arbitrarily: the index returned may differ between backends and
+devices, the distance never does. The final ``dists`` are then recomputed with autograd in the
+input dtype from the gathered points, so they are exact, identical across backends and
+differentiable w.r.t. both point sets (the gradient of ``min`` is the gradient at the argmin).
+
+.. _pykdtree: https://github.com/storpipfugl/pykdtree
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from spacetime.checks import check_finite, check_in, check_int, check_tensor
+from spacetime.errors import InputError
+
+__all__ = ["KNN", "knn_points", "knn_gather", "morton_order"]
+
+_BRUTE_CHUNK = 2**24  # max query×data distances held at once by the brute-force path
+_SORT_MIN = 2048  # Morton-sort query sets at least this large
+
+
+class KNN(NamedTuple):
+    """Result of :func:`knn_points`.
+
+    Attributes:
+        dists: ``(N, P1, K)`` **squared** distances, ascending in ``K``; 0 for padded query rows,
+            inf for missing neighbours.
+        idx: ``(N, P1, K)`` int64 indices into ``p2[n]``; -1 for padding / missing neighbours.
+        knn: ``(N, P1, K, D)`` the neighbours' coordinates, or None unless ``return_nn=True``.
+    """
+
+    dists: torch.Tensor
+    idx: torch.Tensor
+    knn: torch.Tensor | None
+
+
+def _is_pointclouds(x: Any) -> bool:
+    return hasattr(x, "points_padded") and hasattr(x, "num_points_per_cloud")
+
+
+def as_padded(
+    x: Any,
+    lengths: torch.Tensor | None,
+    name: str,
+    sizes: dict[str, int] | None = None,
+    pname: str = "P",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalise a ``(N, P, D)`` tensor + lengths, or a Pointclouds, to ``(padded, lengths)``.
+
+    Checks shapes, dtypes, lengths range and that the valid points are finite.
+    """
+    if _is_pointclouds(x):
+        if lengths is not None:
+            raise InputError(f"{name}_lengths: must be None when {name} is a Pointclouds")
+        pts = x.points_padded()
+        lengths = x.num_points_per_cloud().to(device=pts.device, dtype=torch.int64)
+    else:
+        pts = x
+    sizes = check_tensor(pts, name, ("N", pname, "D"), dtype="float", sizes=sizes)
+    n, p = pts.shape[0], pts.shape[1]
+    if lengths is None:
+        lengths = torch.full((n,), p, dtype=torch.int64, device=pts.device)
+    else:
+        check_tensor(lengths, f"{name}_lengths", ("N",), dtype="int", sizes=sizes)
+        lengths = lengths.to(device=pts.device, dtype=torch.int64)
+        if n and (int(lengths.min()) < 0 or int(lengths.max()) > p):
+            raise InputError(f"{name}_lengths: expected values in [0, {p}], got {lengths.tolist()}")
+    if pts.numel():
+        if lengths.numel() and bool((lengths == p).all()):
+            check_finite(pts, name)
+        else:
+            mask = torch.arange(p, device=pts.device)[None, :] < lengths[:, None]
+            check_finite(pts[mask], name)
+    return pts, lengths
+
+
+def morton_order(points: np.ndarray, bits: int = 10) -> np.ndarray:
+    """Permutation that sorts ``(P, 3)`` points along a Morton (Z-order) curve.
+
+    Coordinates are quantised to ``2**bits`` cells along the longest bounding-box edge; points
+    with other dimensions than 3 use their first three coordinates (or are returned unsorted).
+    """
+    if points.ndim != 2 or points.shape[0] == 0 or points.shape[1] < 3:
+        return np.arange(points.shape[0])
+    p = points[:, :3]
+    lo = p.min(0)
+    ext = float((p.max(0) - lo).max())
+    scale = (2**bits - 1) / ext if ext > 0 else 0.0
+    q = ((p - lo) * scale).astype(np.uint32)
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        v = (v | (v << 16)) & 0x030000FF
+        v = (v | (v << 8)) & 0x0300F00F
+        v = (v | (v << 4)) & 0x030C30C3
+        return (v | (v << 2)) & 0x09249249
+
+    code = spread(q[:, 0]) | (spread(q[:, 1]) << 1) | (spread(q[:, 2]) << 2)
+    return np.argsort(code)
+
+
+def _np_points(x: torch.Tensor) -> np.ndarray:
+    dt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return np.ascontiguousarray(x.detach().to(device="cpu", dtype=dt).numpy())
+
+
+class _SortedCloud:
+    """A cloud's points in Morton order, with a lazily built KD-tree on them."""
+
+    def __init__(self, pts: np.ndarray):
+        self.order = morton_order(pts) if pts.shape[0] >= _SORT_MIN else None
+        self.pts = pts if self.order is None else np.ascontiguousarray(pts[self.order])
+        self._tree = None
+
+    @property
+    def tree(self):
+        if self._tree is None:
+            from pykdtree.kdtree import KDTree
+
+            self._tree = KDTree(self.pts)
+        return self._tree
+
+    def query(self, other: _SortedCloud, k: int) -> np.ndarray:
+        """Indices ``(P_other, k)`` (int64, into this cloud's original order) of ``other``'s kNN."""
+        _, idx = self.tree.query(other.pts, k=k, sqr_dists=True)
+        idx = idx.reshape(other.pts.shape[0], k).astype(np.int64, copy=False)
+        if self.order is not None:
+            idx = self.order[idx]
+        if other.order is not None:
+            out = np.empty_like(idx)
+            out[other.order] = idx
+            idx = out
+        return idx
+
+
+def _tree_idx_pairs(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lx: torch.Tensor,
+    ly: torch.Tensor,
+    kx: int,
+    ky: int | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Tree backend; x→y with ``kx`` neighbours and, if ``ky`` is given, y→x sharing the sorts."""
+    n = x.shape[0]
+    ix = torch.full((n, x.shape[1], kx), -1, dtype=torch.int64)
+    iy = None if ky is None else torch.full((n, y.shape[1], ky), -1, dtype=torch.int64)
+    lxs, lys = lx.tolist(), ly.tolist()
+    for b in range(n):
+        nx, ny = lxs[b], lys[b]
+        if nx == 0 or ny == 0:
+            continue
+        cx = _SortedCloud(_np_points(x[b, :nx]))
+        cy = _SortedCloud(_np_points(y[b, :ny]))
+        k = min(kx, ny)
+        ix[b, :nx, :k] = torch.from_numpy(cy.query(cx, k))
+        if iy is not None and ky is not None:
+            k = min(ky, nx)
+            iy[b, :ny, :k] = torch.from_numpy(cx.query(cy, k))
+    ix = ix.to(x.device)
+    return ix, (None if iy is None else iy.to(x.device))
+
+
+def _sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``sum_d (a_d - b_d)²`` over the last dim, summed in a fixed order (d = 0, 1, ...)."""
+    diff = a - b
+    sq = diff * diff
+    out = sq[..., 0]
+    for d in range(1, sq.shape[-1]):
+        out = out + sq[..., d]
+    return out
+
+
+def _pairwise_sq(xc: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(N, c, D)`` × ``(N, P2, D)`` → ``(N, c, P2)`` squared distances, same sum order."""
+    diff = xc[:, :, None, 0] - y[:, None, :, 0]
+    out = diff * diff
+    for d in range(1, xc.shape[-1]):
+        diff = xc[:, :, None, d] - y[:, None, :, d]
+        out = out + diff * diff
+    return out
+
+
+def _brute_idx(
+    x: torch.Tensor, y: torch.Tensor, lx: torch.Tensor, ly: torch.Tensor, k: int
+) -> torch.Tensor:
+    """Chunked brute force: ``(N, P1, k)`` indices, -1 where absent."""
+    n, p1, _ = x.shape
+    p2 = y.shape[1]
+    idx = torch.full((n, p1, k), -1, dtype=torch.int64, device=x.device)
+    if p1 == 0 or p2 == 0 or n == 0:
+        return idx
+    kk = min(k, p2)
+    ymask = torch.arange(p2, device=x.device)[None, :] < ly[:, None]  # (N, P2)
+    chunk = max(1, _BRUTE_CHUNK // max(p2 * n, 1))
+    slot = torch.arange(kk, device=x.device)
+    for s in range(0, p1, chunk):
+        xc = x[:, s : s + chunk]  # (N, c, D)
+        d = _pairwise_sq(xc, y)  # (N, c, P2)
+        d = d.masked_fill(~ymask[:, None, :], float("inf"))
+        if kk == 1:
+            ic = d.argmin(dim=-1, keepdim=True)
+        else:
+            ic = d.topk(kk, dim=-1, largest=False, sorted=True).indices
+        ok = slot[None, None, :] < ly[:, None, None]
+        idx[:, s : s + chunk, :kk] = torch.where(ok, ic, torch.full_like(ic, -1))
+    rows = torch.arange(p1, device=x.device)[None, :] < lx[:, None]
+    return idx.masked_fill(~rows[:, :, None], -1)
+
+
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    check_in(backend, "backend", ("auto", "tree", "brute"))
+    if backend == "auto":
+        return "tree" if device.type == "cpu" else "brute"
+    return backend
+
+
+def find_nn_idx(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lx: torch.Tensor,
+    ly: torch.Tensor,
+    kx: int,
+    ky: int | None = None,
+    backend: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Indices only (no autograd): x→y ``(N, P1, kx)`` and, if ``ky`` given, y→x ``(N, P2, ky)``."""
+    backend = _resolve_backend(backend, x.device)
+    with torch.no_grad():
+        if backend == "tree":
+            return _tree_idx_pairs(x, y, lx, ly, kx, ky)
+        ix = _brute_idx(x, y, lx, ly, kx)
+        iy = None if ky is None else _brute_idx(y, x, ly, lx, ky)
+        return ix, iy
+
+
+def gather_dists(
+    x: torch.Tensor, y: torch.Tensor, lx: torch.Tensor, idx: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Recompute squared distances with autograd from neighbour indices.
+
+    Returns ``dists (N, P1, K)`` (0 for padded query rows, inf for missing neighbours) and
+    ``knn (N, P1, K, D)`` (0 where absent).
+    """
+    n, p1, k = idx.shape
+    p2, d = y.shape[1], x.shape[-1]
+    if p2 == 0 or n == 0 or p1 == 0:
+        knn = x.new_zeros((n, p1, k, d))
+        dists = x.new_zeros((n, p1, k))
+    else:
+        flat = idx.clamp(min=0)
+        if n > 1:
+            flat = flat + (torch.arange(n, device=x.device) * p2)[:, None, None]
+        knn = y.reshape(n * p2, d).index_select(0, flat.reshape(-1)).view(n, p1, k, d)
+        if bool((lx < p1).any()):  # zero padded query rows so their (unused) grads stay finite
+            rows = torch.arange(p1, device=x.device)[None, :] < lx[:, None]
+            x = torch.where(rows[:, :, None], x, torch.zeros_like(x))
+        dists = _sq_dist(x[:, :, None, :], knn)
+    valid = idx >= 0
+    if bool(valid.all()):
+        return dists, knn
+    knn = torch.where(valid[..., None], knn, torch.zeros_like(knn))
+    rows = torch.arange(p1, device=x.device)[None, :] < lx[:, None]
+    inf = torch.full((), float("inf"), dtype=dists.dtype, device=dists.device)
+    fill = torch.where(rows[:, :, None], inf, torch.zeros_like(inf)).expand_as(dists)
+    return torch.where(valid, dists, fill), knn
+
+
+def knn_points(
+    p1: Any,
+    p2: Any,
+    lengths1: torch.Tensor | None = None,
+    lengths2: torch.Tensor | None = None,
+    K: int = 1,
+    return_nn: bool = False,
+    *,
+    backend: str = "auto",
+) -> KNN:
+    """Exact K nearest neighbours in ``p2`` of every point of ``p1``, per batch element.
+
+    Args:
+        p1: ``(N, P1, D)`` query points, or a Pointclouds.
+        p2: ``(N, P2, D)`` data points, or a Pointclouds.
+        lengths1: ``(N,)`` int number of valid points of each ``p1[n]`` (default: all).
+        lengths2: ``(N,)`` int number of valid points of each ``p2[n]`` (default: all).
+        K: number of neighbours (>= 1), sorted by ascending distance.
+        return_nn: also return the neighbours' coordinates.
+        backend: ``"auto"`` (KD-tree on CPU, brute force on CUDA), ``"tree"`` or ``"brute"``.
+
+    Returns:
+        :class:`KNN` ``(dists, idx, knn)``; ``dists`` are **squared** distances, differentiable
+        w.r.t. ``p1`` and ``p2``. See the module docstring for padding values and ties.
+
+    Raises:
+        InputError: wrong shapes/dtypes, lengths out of range, NaN/inf among valid points.
+
+    Example:
+        >>> x, y = torch.rand(2, 100, 3), torch.rand(2, 80, 3)
+        >>> knn_points(x, y, K=4).dists.shape
+        torch.Size([2, 100, 4])
+    """
+    sizes: dict[str, int] = {}
+    x, lx = as_padded(p1, lengths1, "p1", sizes, "P1")
+    y, ly = as_padded(p2, lengths2, "p2", sizes, "P2")
+    K = check_int(K, "K", min_value=1)
+    if x.device != y.device:
+        raise InputError(f"p2: expected device {x.device} (same as p1), got {y.device}")
+    if x.dtype != y.dtype:
+        raise InputError(f"p2: expected dtype {x.dtype} (same as p1), got {y.dtype}")
+    idx, _ = find_nn_idx(x, y, lx, ly, K, None, backend)
+    dists, knn = gather_dists(x, y, lx, idx)
+    return KNN(dists, idx, knn if return_nn else None)
+
+
+class NNBoth(NamedTuple):
+    """Nearest neighbours (K = 1) in both directions, as used by Chamfer / F1 / normals."""
+
+    d_xy: torch.Tensor  # (N, P1) squared distance of x[n, i] to its NN in y[n]
+    idx_xy: torch.Tensor  # (N, P1) index into y[n]
+    d_yx: torch.Tensor  # (N, P2)
+    idx_yx: torch.Tensor  # (N, P2) index into x[n]
+    x_lengths: torch.Tensor  # (N,)
+    y_lengths: torch.Tensor  # (N,)
+
+
+def nn_both_ways(
+    x: Any,
+    y: Any,
+    x_lengths: torch.Tensor | None = None,
+    y_lengths: torch.Tensor | None = None,
+    backend: str = "auto",
+) -> tuple[NNBoth, torch.Tensor, torch.Tensor]:
+    """One nearest-neighbour pass per direction (trees and Morton sorts shared).
+
+    Returns ``(NNBoth, x_padded, y_padded)``; distances are squared and differentiable.
+    """
+    sizes: dict[str, int] = {}
+    xp, lx = as_padded(x, x_lengths, "x", sizes, "P1")
+    yp, ly = as_padded(y, y_lengths, "y", sizes, "P2")
+    if xp.device != yp.device:
+        raise InputError(f"y: expected device {xp.device} (same as x), got {yp.device}")
+    if xp.dtype != yp.dtype:
+        raise InputError(f"y: expected dtype {xp.dtype} (same as x), got {yp.dtype}")
+    ixy, iyx = find_nn_idx(xp, yp, lx, ly, 1, 1, backend)
+    assert iyx is not None
+    dxy, _ = gather_dists(xp, yp, lx, ixy)
+    dyx, _ = gather_dists(yp, xp, ly, iyx)
+    nn = NNBoth(dxy[..., 0], ixy[..., 0], dyx[..., 0], iyx[..., 0], lx, ly)
+    return nn, xp, yp
+
+
+def knn_gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Gather ``(N, P2, C)`` features at ``(N, P1, K)`` indices → ``(N, P1, K, C)``; 0 where -1."""
+    check_tensor(x, "x", ("N", "P2", "C"))
+    check_tensor(idx, "idx", ("N", "P1", "K"), dtype="int", sizes={"N": x.shape[0]})
+    n, p1, k = idx.shape
+    if x.shape[1] == 0:
+        return x.new_zeros((n, p1, k, x.shape[2]))
+    safe = idx.clamp(min=0)
+    out = x[torch.arange(n, device=x.device)[:, None, None], safe]
+    return torch.where((idx >= 0)[..., None], out, torch.zeros_like(out))

@@ -1,0 +1,167 @@
+"""knn_points: tree and brute-force backends against a naive reference, padding, grads."""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from spacetime.errors import InputError
+from spacetime.shapes.metrics import knn_gather, knn_points, morton_order
+from spacetime.shapes.structures import Pointclouds
+
+
+def _knn_naive(x, y, lx, ly, K):
+    """Full distance matrix per batch element with Python loops over the batch."""
+    n, p1, _ = x.shape
+    dists = torch.zeros(n, p1, K, dtype=x.dtype)
+    idx = torch.full((n, p1, K), -1, dtype=torch.int64)
+    for b in range(n):
+        a, c = x[b, : lx[b]], y[b, : ly[b]]
+        if a.shape[0] == 0:
+            continue
+        dists[b, : lx[b]] = float("inf")
+        if c.shape[0] == 0:
+            continue
+        d = ((a[:, None, :] - c[None, :, :]) ** 2).sum(-1)
+        k = min(K, c.shape[0])
+        v, i = d.sort(dim=1, stable=True)
+        dists[b, : lx[b], :k] = v[:, :k]
+        idx[b, : lx[b], :k] = i[:, :k]
+    return dists, idx
+
+
+def _close(a, b, atol=1e-6, rtol=1e-5):
+    diff = (a - b).abs()
+    finite = torch.isfinite(a) & torch.isfinite(b)
+    assert torch.equal(torch.isinf(a), torch.isinf(b)), "inf pattern differs"
+    d = diff[finite]
+    assert torch.allclose(a[finite], b[finite], atol=atol, rtol=rtol), (
+        f"max abs diff {d.max() if d.numel() else 0}"
+    )
+
+
+@pytest.mark.parametrize("backend", ["tree", "brute"])
+@pytest.mark.parametrize("K", [1, 3])
+def test_matches_naive_ragged(backend, K):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 40, 3, generator=g, dtype=torch.float64)
+    y = torch.rand(4, 30, 3, generator=g, dtype=torch.float64)
+    lx = torch.tensor([40, 0, 1, 25])
+    ly = torch.tensor([30, 5, 0, 2])
+    out = knn_points(x, y, lx, ly, K=K, return_nn=True, backend=backend)
+    ref_d, ref_i = _knn_naive(x, y, lx, ly, K)
+    assert out.dists.shape == (4, 40, K) and out.idx.shape == (4, 40, K)
+    assert out.knn.shape == (4, 40, K, 3)
+    _close(out.dists, ref_d)
+    assert torch.equal(out.idx, ref_i)  # random data: no ties
+    # padding conventions
+    assert (out.idx[1] == -1).all() and (out.dists[1] == 0).all()
+    assert torch.isinf(out.dists[2, 0]).all() and (out.dists[2, 1:] == 0).all()
+    if K == 3:
+        assert torch.isinf(out.dists[3, :25, 2]).all() and (out.idx[3, :25, 2] == -1).all()
+    assert (out.knn[out.idx == -1] == 0).all()
+
+
+def test_tree_equals_brute_float32_large():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(2, 3000, 3, generator=g), torch.rand(2, 2500, 3, generator=g)
+    a = knn_points(x, y, K=2, backend="tree")
+    b = knn_points(x, y, K=2, backend="brute")
+    assert torch.equal(a.dists, b.dists)
+    assert torch.equal(a.idx, b.idx)
+
+
+def test_ties_same_distance():
+    x = torch.zeros(1, 1, 3)
+    y = torch.tensor([[[1.0, 0, 0], [-1.0, 0, 0], [0, 1.0, 0]]])
+    for backend in ("tree", "brute"):
+        out = knn_points(x, y, K=1, backend=backend)
+        assert out.dists.item() == 1.0 and 0 <= out.idx.item() < 3
+
+
+def test_pointclouds_input_and_gather():
+    pc1 = Pointclouds([torch.rand(5, 3), torch.rand(2, 3)])
+    pc2 = Pointclouds([torch.rand(4, 3), torch.rand(6, 3)])
+    out = knn_points(pc1, pc2, K=2)
+    ref = knn_points(pc1.points_padded(), pc2.points_padded(), pc1.num_points_per_cloud(),
+                     pc2.num_points_per_cloud(), K=2)
+    assert torch.equal(out.idx, ref.idx)
+    feats = pc2.points_padded()
+    assert torch.allclose(knn_gather(feats, ref.idx)[:, :2], knn_points(
+        pc1, pc2, K=2, return_nn=True).knn[:, :2])
+
+
+@pytest.mark.parametrize("backend", ["tree", "brute"])
+def test_gradcheck(backend):
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(2, 5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    lx, ly = torch.tensor([6, 4]), torch.tensor([5, 3])
+
+    def f(a, b):
+        return knn_points(a, b, lx, ly, K=2, backend=backend).dists
+
+    assert torch.autograd.gradcheck(f, (x, y))
+
+
+def test_grad_with_padding_is_finite():
+    x = torch.rand(1, 4, 3, requires_grad=True)
+    y = torch.rand(1, 3, 3)
+    with torch.no_grad():
+        x[0, 3] = float("nan")  # padding row, ignored
+    d = knn_points(x, y, torch.tensor([3]), K=1).dists
+    d.sum().backward()
+    assert torch.isfinite(x.grad).all() and (x.grad[0, 3] == 0).all()
+
+
+def test_bad_inputs():
+    x = torch.rand(2, 5, 3)
+    with pytest.raises(InputError, match=r"p2: expected shape \(N, P2, D\)"):
+        knn_points(x, torch.rand(2, 5))
+    with pytest.raises(InputError, match="N=2"):
+        knn_points(x, torch.rand(3, 5, 3))
+    with pytest.raises(InputError, match="D=3"):
+        knn_points(x, torch.rand(2, 5, 2))
+    bad = x.clone()
+    bad[0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="p1: expected finite"):
+        knn_points(bad, x)
+    with pytest.raises(InputError, match="K: expected an int >= 1"):
+        knn_points(x, x, K=0)
+    with pytest.raises(InputError, match=r"p1_lengths: expected values in \[0, 5\]"):
+        knn_points(x, x, lengths1=torch.tensor([6, 1]))
+    with pytest.raises(InputError, match="backend"):
+        knn_points(x, x, backend="faiss")
+    with pytest.raises(InputError, match="dtype"):
+        knn_points(x, x.double())
+    with pytest.raises(InputError, match="floating"):
+        knn_points(x.long(), x.long())
+
+
+def test_empty_and_single():
+    out = knn_points(torch.rand(1, 0, 3), torch.rand(1, 4, 3))
+    assert out.dists.shape == (1, 0, 1)
+    out = knn_points(torch.rand(1, 3, 3), torch.rand(1, 0, 3))
+    assert torch.isinf(out.dists).all() and (out.idx == -1).all()
+    p = torch.tensor([[[1.0, 2.0, 3.0]]])
+    out = knn_points(p, p + 1)
+    assert out.dists.item() == 3.0 and out.idx.item() == 0
+
+
+def test_morton_order_is_permutation():
+    import numpy as np
+
+    pts = np.random.default_rng(0).random((100, 3))
+    o = morton_order(pts)
+    assert sorted(o.tolist()) == list(range(100))
+    assert morton_order(np.zeros((5, 3))).shape == (5,)
+
+
+@given(st.integers(1, 30), st.integers(1, 30), st.integers(1, 4), st.integers(0, 10_000))
+def test_property_tree_brute_agree(p1, p2, K, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, p1, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(1, p2, 3, generator=g, dtype=torch.float64)
+    a = knn_points(x, y, K=K, backend="tree")
+    b = knn_points(x, y, K=K, backend="brute")
+    assert torch.equal(a.dists, b.dists)
