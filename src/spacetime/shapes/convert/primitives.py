@@ -124,7 +124,9 @@ def ico_sphere(
     """
     check_int(level, "level", min_value=0)
     v, f = _ico_sphere_cpu(level)
-    return new_meshes([v.to(device=device, dtype=dtype)], [f.to(device=device)])
+    # clone: the cached tensors must not be aliased by (and mutated through) the result
+    v = v.to(device=device, dtype=dtype, copy=True)
+    return new_meshes([v], [f.to(device=device, copy=True)])
 
 
 def _from_trimesh(tm: Any, device: Any, dtype: torch.dtype):
