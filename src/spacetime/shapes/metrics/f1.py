@@ -55,8 +55,10 @@ def _thresholds(threshold: float | Sequence[float]) -> tuple[list[float], bool]:
         values = [float(threshold)]  # type: ignore[arg-type]
     else:
         try:
+            if isinstance(threshold, (str, bytes)):
+                raise TypeError(threshold)
             values = [float(v) for v in threshold]  # type: ignore[union-attr]
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise InputError(
                 f"threshold: expected a float or a sequence of floats, got {threshold!r}"
             ) from exc
@@ -124,7 +126,7 @@ def f1_score(
     """
     _thresholds(threshold)
     with torch.no_grad():
-        nn, _, _ = nn_both_ways(pred, gt, pred_lengths, gt_lengths, backend)
+        nn, _, _ = nn_both_ways(pred, gt, pred_lengths, gt_lengths, backend, ("pred", "gt"))
     return f1_from_nn(nn, threshold)
 
 

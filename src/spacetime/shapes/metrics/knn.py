@@ -355,18 +355,20 @@ def nn_both_ways(
     x_lengths: torch.Tensor | None = None,
     y_lengths: torch.Tensor | None = None,
     backend: str = "auto",
+    names: tuple[str, str] = ("x", "y"),
 ) -> tuple[NNBoth, torch.Tensor, torch.Tensor]:
     """One nearest-neighbour pass per direction (trees and Morton sorts shared).
 
     Returns ``(NNBoth, x_padded, y_padded)``; distances are squared and differentiable.
     """
     sizes: dict[str, int] = {}
-    xp, lx = as_padded(x, x_lengths, "x", sizes, "P1")
-    yp, ly = as_padded(y, y_lengths, "y", sizes, "P2")
+    nx, ny = names
+    xp, lx = as_padded(x, x_lengths, nx, sizes, "P1")
+    yp, ly = as_padded(y, y_lengths, ny, sizes, "P2")
     if xp.device != yp.device:
-        raise InputError(f"y: expected device {xp.device} (same as x), got {yp.device}")
+        raise InputError(f"{ny}: expected device {xp.device} (same as {nx}), got {yp.device}")
     if xp.dtype != yp.dtype:
-        raise InputError(f"y: expected dtype {xp.dtype} (same as x), got {yp.dtype}")
+        raise InputError(f"{ny}: expected dtype {xp.dtype} (same as {nx}), got {yp.dtype}")
     ixy, iyx = find_nn_idx(xp, yp, lx, ly, 1, 1, backend)
     assert iyx is not None
     dxy, _ = gather_dists(xp, yp, lx, ixy)
