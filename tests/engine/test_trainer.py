@@ -228,3 +228,19 @@ def test_checkpoint_errors(tmp_path):
     (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(FileFormatError):
         load_checkpoint(tmp_path / "trunc.pt")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("amp_dtype", ["float16", "bfloat16"])
+def test_cuda_amp_training_and_resume(tmp_path, amp_dtype):
+    seed_everything(0)
+    train = build_loader(toy_data(48), 8, shuffle=True, seed=0)
+    cfg = TrainConfig(epochs=2, optimizer="adam", lr=0.01, device="cuda", amp=True,
+                      amp_dtype=amp_dtype, grad_clip=1.0, progress=False,
+                      out_dir=str(tmp_path), tensorboard=False, plot=False)
+    trainer = Trainer(toy_model(), train, None, cfg)
+    assert trainer.amp_enabled and trainer.scaler.is_enabled() == (amp_dtype == "float16")
+    hist = trainer.fit()
+    assert hist[-1]["train/loss"] < hist[0]["train/loss"] + 0.1
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["rng"]["cuda"] and next(iter(state["model"].values())).device.type == "cpu"
