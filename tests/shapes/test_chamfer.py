@@ -42,8 +42,9 @@ def test_matches_naive_ragged_with_empty(reduction, backend):
     y = torch.rand(4, 7, 3, generator=g, dtype=torch.float64)
     lx, ly = torch.tensor([9, 0, 1, 0]), torch.tensor([7, 3, 4, 0])
     got = chamfer_distance(x, y, x_lengths=lx, y_lengths=ly, reduction=reduction, backend=backend)
-    ref = _chamfer_naive([x[i, : lx[i]] for i in range(4)], [y[i, : ly[i]] for i in range(4)],
-                         reduction)
+    ref = _chamfer_naive(
+        [x[i, : lx[i]] for i in range(4)], [y[i, : ly[i]] for i in range(4)], reduction
+    )
     assert got.shape == (4,)
     assert torch.isinf(got[1]) and got[3] == 0
     assert torch.allclose(got, ref), f"max abs diff {(got - ref).abs().nan_to_num(0).max()}"

@@ -83,12 +83,18 @@ def test_pointclouds_input_and_gather():
     pc1 = Pointclouds([torch.rand(5, 3), torch.rand(2, 3)])
     pc2 = Pointclouds([torch.rand(4, 3), torch.rand(6, 3)])
     out = knn_points(pc1, pc2, K=2)
-    ref = knn_points(pc1.points_padded(), pc2.points_padded(), pc1.num_points_per_cloud(),
-                     pc2.num_points_per_cloud(), K=2)
+    ref = knn_points(
+        pc1.points_padded(),
+        pc2.points_padded(),
+        pc1.num_points_per_cloud(),
+        pc2.num_points_per_cloud(),
+        K=2,
+    )
     assert torch.equal(out.idx, ref.idx)
     feats = pc2.points_padded()
-    assert torch.allclose(knn_gather(feats, ref.idx)[:, :2], knn_points(
-        pc1, pc2, K=2, return_nn=True).knn[:, :2])
+    assert torch.allclose(
+        knn_gather(feats, ref.idx)[:, :2], knn_points(pc1, pc2, K=2, return_nn=True).knn[:, :2]
+    )
 
 
 @pytest.mark.parametrize("backend", ["tree", "brute"])
