@@ -1,0 +1,210 @@
+"""Wavefront OBJ reader and writer (own parser: keeps vertex order, UVs and the diffuse texture).
+
+Reads ``v`` (optionally ``v x y z r g b`` colours), ``vt``, ``vn``, ``f`` (polygons are
+fan-triangulated; ``v/vt/vn`` forms and negative indices accepted), ``mtllib`` and the first
+material's ``map_Kd`` texture. Unknown statements (``o``, ``g``, ``s``, ``usemtl``, ``l``) are
+ignored. Normals given per face corner are kept only when every corner of a vertex agrees with
+the vertex order (``f a//a``); otherwise they are dropped (recomputed by ``Meshes``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spacetime.fileio import atomic_path, atomic_write
+from spacetime.shapes.io._common import fail, read_text
+
+__all__ = ["read_obj", "write_obj"]
+
+
+def _floats(path, lineno: int, parts: list[str], k_min: int, what: str) -> list[float]:
+    if len(parts) < k_min:
+        raise fail(path, f"line {lineno}: expected {k_min} numbers for '{what}', got {len(parts)}")
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        raise fail(path, f"line {lineno}: expected numbers for '{what}', got {parts!r}") from None
+
+
+def _index(path, lineno: int, tok: str, count: int, what: str) -> int:
+    try:
+        i = int(tok)
+    except ValueError:
+        raise fail(path, f"line {lineno}: expected an integer index, got {tok!r}") from None
+    j = i - 1 if i > 0 else count + i
+    if i == 0 or j < 0 or j >= count:
+        raise fail(
+            path,
+            f"line {lineno}: face refers to {what} {i} but only {count} {what}s are defined "
+            "(missing vertices: truncated or corrupt file?)",
+        )
+    return j
+
+
+def read_obj(path: str | os.PathLike) -> dict:
+    """Parse an OBJ file into numpy arrays.
+
+    Returns:
+        dict with ``verts`` ``(V, 3)`` float32, ``faces`` ``(F, 3)`` int64, and when present
+        ``colors`` ``(V, 3)``, ``verts_uvs`` ``(T, 2)``, ``faces_uvs`` ``(F, 3)``, ``normals``
+        ``(V, 3)`` and ``texture_path`` (a ``Path``).
+    """
+    text = read_text(path)
+    verts: list[list[float]] = []
+    uvs: list[list[float]] = []
+    normals: list[list[float]] = []
+    faces: list[tuple[int, int, int]] = []
+    fuv: list[tuple[int, int, int]] = []
+    fn: list[tuple[int, int, int]] = []
+    mtllibs: list[str] = []
+    has_uv_faces = True
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        key, args = parts[0], parts[1:]
+        if key == "v":
+            vals = _floats(path, lineno, args, 3, "v")
+            if len(vals) not in (3, 4, 6, 7):
+                raise fail(path, f"line {lineno}: expected 3 or 6 numbers for 'v', got {len(vals)}")
+            verts.append(vals if len(vals) != 4 else vals[:3])
+        elif key == "vt":
+            vals = _floats(path, lineno, args, 2, "vt")
+            uvs.append(vals[:2])
+        elif key == "vn":
+            normals.append(_floats(path, lineno, args, 3, "vn")[:3])
+        elif key == "f":
+            if len(args) < 3:
+                raise fail(path, f"line {lineno}: expected >= 3 corners for 'f', got {len(args)}")
+            vi, ti, ni = [], [], []
+            for corner in args:
+                sub = corner.split("/")
+                if len(sub) > 3 or not sub[0]:
+                    raise fail(path, f"line {lineno}: malformed face corner {corner!r}")
+                vi.append(_index(path, lineno, sub[0], len(verts), "vertex"))
+                if len(sub) > 1 and sub[1]:
+                    ti.append(_index(path, lineno, sub[1], len(uvs), "texture coordinate"))
+                if len(sub) > 2 and sub[2]:
+                    ni.append(_index(path, lineno, sub[2], len(normals), "normal"))
+            has_uv_faces = has_uv_faces and len(ti) == len(vi)
+            for k in range(1, len(vi) - 1):
+                faces.append((vi[0], vi[k], vi[k + 1]))
+                if len(ti) == len(vi):
+                    fuv.append((ti[0], ti[k], ti[k + 1]))
+                if len(ni) == len(vi):
+                    fn.append((ni[0], ni[k], ni[k + 1]))
+        elif key == "mtllib":
+            mtllibs.append(line.split(None, 1)[1] if len(parts) > 1 else "")
+        elif key in ("o", "g", "s", "usemtl", "l", "p", "vp", "cstype", "deg", "curv", "surf"):
+            continue
+        elif not key.isalpha() and not key.startswith("#"):
+            raise fail(path, f"line {lineno}: unknown statement {key[:20]!r} (not an OBJ file?)")
+    if not verts:
+        raise fail(path, "no vertices found (empty, truncated or not an OBJ file)")
+    nv = max(len(v) for v in verts)
+    if any(len(v) != nv for v in verts):
+        verts = [v[:3] for v in verts]
+        nv = 3
+    varr = np.asarray(verts, dtype=np.float64)
+    out: dict = {
+        "verts": varr[:, :3].astype(np.float32),
+        "faces": np.asarray(faces, dtype=np.int64).reshape(-1, 3),
+    }
+    if nv >= 6:
+        out["colors"] = np.clip(varr[:, 3:6], 0, 1).astype(np.float32)
+    if not np.isfinite(out["verts"]).all():
+        raise fail(path, "vertex coordinates contain NaN or inf")
+    if uvs and has_uv_faces and len(fuv) == len(faces) and faces:
+        out["verts_uvs"] = np.asarray(uvs, dtype=np.float32)
+        out["faces_uvs"] = np.asarray(fuv, dtype=np.int64).reshape(-1, 3)
+    if normals and len(fn) == len(faces) and faces:
+        fa, na = np.asarray(faces), np.asarray(fn)
+        if np.array_equal(fa, na) and len(normals) == len(verts):
+            out["normals"] = np.asarray(normals, dtype=np.float32)
+    for lib in mtllibs:
+        tex = _texture_from_mtl(Path(path).parent / lib.strip())
+        if tex is not None:
+            out["texture_path"] = tex
+            break
+    return out
+
+
+def _texture_from_mtl(mtl: Path) -> Path | None:
+    if not mtl.is_file():
+        return None
+    for raw in mtl.read_text(errors="replace").splitlines():
+        parts = raw.strip().split()
+        if len(parts) >= 2 and parts[0] == "map_Kd":
+            tex = mtl.parent / parts[-1]
+            return tex if tex.is_file() else None
+    return None
+
+
+def _fmt_rows(arr: np.ndarray, prefix: str, fmt: str) -> str:
+    if arr.size == 0:
+        return ""
+    row = prefix + " " + " ".join([fmt] * arr.shape[1]) + "\n"
+    return "".join(row % tuple(r) for r in arr.tolist())
+
+
+def write_obj(
+    path: str | os.PathLike,
+    verts: torch.Tensor,
+    faces: torch.Tensor,
+    *,
+    colors: torch.Tensor | None = None,
+    normals: torch.Tensor | None = None,
+    verts_uvs: torch.Tensor | None = None,
+    faces_uvs: torch.Tensor | None = None,
+    texture: torch.Tensor | None = None,
+) -> None:
+    """Write one mesh (1-based indices; ``%.9g`` keeps float32 exactly). A ``texture``
+    ``(H, W, 3)`` in [0, 1] is written as ``<name>.png`` with a ``<name>.mtl`` beside it."""
+    path = Path(path)
+    v = verts.numpy().astype(np.float64)
+    lines = ["# written by spacetime\n"]
+    has_tex = verts_uvs is not None and faces_uvs is not None
+    if has_tex and texture is not None:
+        lines.append(f"mtllib {path.stem}.mtl\nusemtl material_0\n")
+    if colors is not None:
+        vc = np.concatenate([v, colors.numpy().astype(np.float64)], 1)
+        lines.append(_fmt_rows(vc, "v", "%.9g"))
+    else:
+        lines.append(_fmt_rows(v, "v", "%.9g"))
+    if has_tex:
+        lines.append(_fmt_rows(verts_uvs.numpy().astype(np.float64), "vt", "%.9g"))
+    if normals is not None:
+        lines.append(_fmt_rows(normals.numpy().astype(np.float64), "vn", "%.9g"))
+    f = faces.numpy() + 1
+    if has_tex:
+        t = faces_uvs.numpy() + 1
+        if normals is not None:
+            corner = np.stack([f, t, f], -1).reshape(-1, 9)
+            row = "f %d/%d/%d %d/%d/%d %d/%d/%d\n"
+        else:
+            corner = np.stack([f, t], -1).reshape(-1, 6)
+            row = "f %d/%d %d/%d %d/%d\n"
+    elif normals is not None:
+        corner = np.stack([f, f], -1).reshape(-1, 6)
+        row = "f %d//%d %d//%d %d//%d\n"
+    else:
+        corner, row = f, "f %d %d %d\n"
+    lines.append("".join(row % tuple(r) for r in corner.tolist()))
+    if has_tex and texture is not None:
+        from PIL import Image
+
+        img = (texture.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        with atomic_path(path.with_suffix(".png")) as tmp:
+            Image.fromarray(img[..., :3]).save(tmp, format="PNG")
+        with atomic_write(path.with_suffix(".mtl"), "w") as fh:
+            fh.write(
+                "newmtl material_0\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\n"
+                f"map_Kd {path.stem}.png\n"
+            )
+    with atomic_write(path, "w") as fh:
+        fh.write("".join(lines))

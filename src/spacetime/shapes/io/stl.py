@@ -1,0 +1,97 @@
+"""STL reader and writer (binary and ascii; own parser).
+
+STL stores a triangle soup. Reading merges vertices with bit-identical coordinates (kept in
+order of first occurrence) so that the mesh is connected again; writing emits binary STL with
+per-face normals.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from spacetime.fileio import atomic_write
+from spacetime.shapes.io._common import fail, read_bytes
+
+__all__ = ["read_stl", "write_stl"]
+
+_TRI = np.dtype([("n", "<f4", (3,)), ("v", "<f4", (3, 3)), ("attr", "<u2")])
+
+
+def _merge(tris: np.ndarray) -> dict:
+    flat = tris.reshape(-1, 3).astype(np.float32)
+    if flat.shape[0] == 0:
+        return {"verts": np.zeros((0, 3), np.float32), "faces": np.zeros((0, 3), np.int64)}
+    _, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # unique rows in order of first occurrence
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    verts = flat[first[order]]
+    faces = rank[inverse.reshape(-1)].reshape(-1, 3).astype(np.int64)
+    return {"verts": verts, "faces": faces}
+
+
+def read_stl(path: str | os.PathLike) -> dict:
+    """Parse binary or ascii STL into ``verts`` ``(V, 3)`` float32 and ``faces`` ``(F, 3)``."""
+    data = read_bytes(path)
+    if len(data) >= 84:
+        n = int(np.frombuffer(data, "<u4", 1, 80)[0])
+        if len(data) == 84 + 50 * n:
+            tris = np.frombuffer(data, _TRI, n, 84)["v"]
+            if not np.isfinite(tris).all():
+                raise fail(path, "vertex coordinates contain NaN or inf")
+            return _merge(tris)
+    head = data[:5].lower()
+    if head != b"solid":
+        if len(data) >= 84:
+            n = int(np.frombuffer(data, "<u4", 1, 80)[0])
+            raise fail(path, f"binary STL promises {n} triangles ({84 + 50 * n} bytes), "
+                             f"file has {len(data)} bytes (truncated or corrupt)")
+        raise fail(path, "not an STL file (too short, no 'solid' header)")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise fail(path, "ascii STL contains non-ascii bytes (corrupt?)") from None
+    verts = []
+    nfacets = nends = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "vertex":
+            if len(parts) != 4:
+                raise fail(path, f"line {lineno}: malformed vertex line {line.strip()[:40]!r}")
+            try:
+                verts.append([float(p) for p in parts[1:]])
+            except ValueError:
+                raise fail(path, f"line {lineno}: expected numbers, got {line.strip()!r}") from None
+        elif parts[0] == "facet":
+            nfacets += 1
+        elif parts[0] == "endfacet":
+            nends += 1
+    if nfacets != nends or len(verts) != 3 * nfacets or "endsolid" not in text:
+        raise fail(path, f"truncated ascii STL: {nfacets} facets opened, {nends} closed, "
+                         f"{len(verts)} vertices")
+    tris = np.asarray(verts, dtype=np.float32).reshape(-1, 3, 3)
+    if not np.isfinite(tris).all():
+        raise fail(path, "vertex coordinates contain NaN or inf")
+    return _merge(tris)
+
+
+def write_stl(path: str | os.PathLike, verts: torch.Tensor, faces: torch.Tensor) -> None:
+    """Write binary STL (unit face normals, zero attribute bytes)."""
+    v = verts.detach().cpu().numpy().astype(np.float64)
+    f = faces.detach().cpu().numpy()
+    tri = v[f]  # (F, 3, 3)
+    nrm = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-30)
+    arr = np.zeros(f.shape[0], dtype=_TRI)
+    arr["n"] = nrm
+    arr["v"] = tri
+    header = b"binary STL written by spacetime".ljust(80, b" ")
+    with atomic_write(path, "wb") as fh:
+        fh.write(header)
+        fh.write(np.uint32(f.shape[0]).tobytes())
+        fh.write(arr.tobytes())
