@@ -14,6 +14,7 @@ from spacetime.errors import FileFormatError, InputError, MissingFileError
 from spacetime.video.models import (
     C3D,
     MODEL_BUILDERS,
+    Conv3d,
     EarlyFusion,
     LateFusionPool,
     SingleFrame,
@@ -342,3 +343,34 @@ def test_param_count_sanity():
     assert sum(p.numel() for p in m.parameters()) == 3 * 4 * 9 + 4 + 4 * 5 + 5
     assert math.isclose(m(torch.randn(1, 3, 2, 8, 8)).exp().sum().item(), 1.0, rel_tol=1e-6)
     assert isinstance(m, SingleFrame)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(kernel_size=3, padding=1),
+        dict(kernel_size=(1, 3, 2), stride=(1, 2, 2), dilation=(1, 1, 2), padding=(0, 1, 0)),
+        dict(kernel_size=3, groups=2, bias=False),
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_onednn_conv3d_matches_nn_conv3d(kwargs, dtype):
+    torch.manual_seed(0)
+    ref = nn.Conv3d(4, 6, **kwargs).to(dtype)
+    ours = Conv3d(4, 6, **kwargs).to(dtype)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(1, 4, 5, 9, 10, dtype=dtype, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    y_ref, y = ref(x), ours(x2)
+    assert_close(y, y_ref, atol=1e-5)
+    g = torch.randn_like(y)
+    y_ref.backward(g)
+    y.backward(g)
+    assert_close(x2.grad, x.grad, atol=1e-4)
+    assert_close(ours.weight.grad, ref.weight.grad, atol=1e-4, rtol=1e-4)
+    # channels_last_3d input and the meta device both work
+    xc = x.detach().contiguous(memory_format=torch.channels_last_3d)
+    assert_close(ours(xc).detach(), y_ref.detach(), atol=1e-5)
+    with torch.device("meta"):
+        meta = Conv3d(4, 6, **kwargs)
+    assert meta(torch.empty(1, 4, 5, 9, 10, device="meta")).shape == y.shape

@@ -237,8 +237,9 @@ class _Tracer:
         kind = type(m).__name__
         if isinstance(m, _ConvNd):
             nd = len(m.kernel_size)
-            if nd not in (2, 3):
+            if nd not in (2, 3) or m.transposed:
                 raise InputError(f"layer_table: {kind} ({nd}D) is not supported")
+            kind = f"Conv{nd}d"  # also for subclasses such as spacetime's oneDNN Conv3d
             k = m.kernel_size
             macs = y.numel() * (m.in_channels // m.groups) * math.prod(k)
             desc = f"{kind}({'x'.join(map(str, k))}, {m.in_channels}->{m.out_channels})"

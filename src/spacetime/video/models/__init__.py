@@ -5,6 +5,7 @@ See ``docs/video_models.md`` for each model's tables (from :func:`spacetime.anal
 """
 
 from spacetime.video.models.blocks import (
+    Conv3d,
     check_clip,
     conv_stack_2d,
     conv_stack_3d,
@@ -56,6 +57,7 @@ __all__ = [
     "r2plus1d_18",
     "mc3_18",
     "load_video_checkpoint",
+    "Conv3d",
     "conv_stack_2d",
     "conv_stack_3d",
     "init_weights",

@@ -37,7 +37,7 @@ from torch import nn
 
 from spacetime.checks import check_int
 from spacetime.errors import InputError
-from spacetime.video.models.blocks import check_clip, init_weights
+from spacetime.video.models.blocks import Conv3d, check_clip, init_weights
 
 __all__ = ["C3D", "c3d"]
 
@@ -97,7 +97,7 @@ class C3D(nn.Module):
         self.pool5_padding = tuple(int(v) for v in pool5_padding)
 
         def conv(cin: int, cout: int) -> nn.Conv3d:
-            return nn.Conv3d(cin, cout, 3, padding=1)
+            return Conv3d(cin, cout, 3, padding=1)
 
         self.conv1 = conv(3, c[0])
         self.pool1 = nn.MaxPool3d(_POOLS["pool1"], stride=_POOLS["pool1"])

@@ -31,6 +31,7 @@ from torch import nn
 from spacetime.checks import check_int
 from spacetime.errors import InputError
 from spacetime.video.models.blocks import (
+    Conv3d,
     check_clip,
     conv_stack_2d,
     conv_stack_3d,
@@ -403,10 +404,10 @@ def toy_slow_fusion(*, num_classes: int, width: int = 12) -> SlowFusion:
     enc = nn.Sequential(
         OrderedDict(
             [
-                ("conv1", nn.Conv3d(3, width, 3, padding=1)),
+                ("conv1", Conv3d(3, width, 3, padding=1)),
                 ("relu1", nn.ReLU(inplace=True)),
                 ("pool1", nn.MaxPool3d(4)),
-                ("conv2", nn.Conv3d(width, 2 * width, 3, padding=1)),
+                ("conv2", Conv3d(width, 2 * width, 3, padding=1)),
                 ("relu2", nn.ReLU(inplace=True)),
             ]
         )
