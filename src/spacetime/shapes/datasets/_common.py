@@ -124,12 +124,14 @@ def load_mesh_tensors(
     """Load a mesh file as ``verts (V, 3) float32``, ``faces (F, 3) int64`` and optional
     per-vertex colours ``(V, 3)`` in [0, 1] (material/texture colours sampled at the vertices).
 
-    Goes through :func:`spacetime.shapes.io.load_mesh` (trimesh underneath).
+    Geometry goes through :func:`spacetime.shapes.io.load_mesh`; with ``load_colors`` the file is
+    read by trimesh, whose ``to_color()`` turns materials and textures into vertex colours.
     """
     p = require_file(path, what)
-    load_mesh = _io_function("load_mesh")
-    if load_colors or load_mesh is None:
-        return _load_mesh_trimesh(p, what, load_colors=load_colors)
+    if load_colors:
+        return _load_mesh_trimesh(p, what)
+    from spacetime.shapes.io import load_mesh
+
     try:
         meshes = load_mesh(p, load_texture=False)
     except MissingFileError:
@@ -139,67 +141,9 @@ def load_mesh_tensors(
     return meshes.verts_list()[0], meshes.faces_list()[0], None
 
 
-def _io_function(name: str):
-    """``spacetime.shapes.io.<name>`` if that module provides it, else ``None``."""
-    try:
-        from spacetime.shapes import io as shapes_io
-    except ImportError:  # pragma: no cover - io is part of the package
-        return None
-    return getattr(shapes_io, name, None)
-
-
-def _read_binvox_fallback(path: Path):
-    """FALLBACK binvox reader, used only while ``spacetime.shapes.io.load_voxels`` is absent.
-
-    binvox (Patrick Min): text header ``#binvox 1`` / ``dim D H W`` / ``translate tx ty tz`` /
-    ``scale s`` / ``data``, then run-length ``(value, count)`` byte pairs over the voxels in
-    x-slowest, z-middle, y-fastest order; voxel ``(i, j, k)`` has its centre at
-    ``translate + scale * ((i, j, k) + 0.5) / dim``.
-    """
-    from spacetime.shapes.structures import VoxelGrid
-
-    data = path.read_bytes()
-    pos = 0
-    header: list[bytes] = []
-    while len(header) < 5 or header[-1] != b"data":
-        end = data.find(b"\n", pos)
-        if end < 0 or len(header) > 16:
-            raise FileFormatError(f"{path}: truncated binvox header")
-        line = data[pos:end].strip()
-        pos = end + 1
-        if line:
-            header.append(line)
-    if not header[0].startswith(b"#binvox"):
-        raise FileFormatError(f"{path}: not a binvox file (first line {header[0][:20]!r})")
-    fields = {h.split()[0]: h.split()[1:] for h in header[1:]}
-    try:
-        dims = [int(v) for v in fields[b"dim"]]
-        translate = [float(v) for v in fields.get(b"translate", [0, 0, 0])]
-        scale = float(fields.get(b"scale", [1.0])[0])
-    except (KeyError, ValueError, IndexError) as e:
-        raise FileFormatError(f"{path}: bad binvox header ({e!r})") from e
-    if len(dims) != 3 or len(translate) != 3 or min(dims) <= 0:
-        raise FileFormatError(f"{path}: bad binvox header dims={dims} translate={translate}")
-    raw = np.frombuffer(data[pos:], dtype=np.uint8)
-    if raw.size % 2:
-        raise FileFormatError(f"{path}: binvox data has an odd number of bytes")
-    values, counts = raw[0::2], raw[1::2].astype(np.int64)
-    total = int(np.prod(dims))
-    if int(counts.sum()) != total:
-        raise FileFormatError(
-            f"{path}: binvox run lengths cover {int(counts.sum())} voxels, expected {total}"
-        )
-    dense = np.repeat(values > 0, counts).reshape(dims[0], dims[2], dims[1])  # [x, z, y]
-    grid = torch.from_numpy(np.ascontiguousarray(dense.transpose(1, 2, 0)))  # [z, y, x]
-    return VoxelGrid(
-        grid.to(torch.float32)[None], origin=translate, voxel_size=scale / max(dims)
-    )
-
-
-def _load_mesh_trimesh(
-    p: Path, what: str, *, load_colors: bool
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """trimesh reader used for per-vertex colours (``spacetime.shapes.io`` returns geometry)."""
+def _load_mesh_trimesh(p: Path, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mesh + per-vertex colours via trimesh (``spacetime.shapes.io`` keeps UV textures but
+    does not bake material colours into vertex colours)."""
     import trimesh
 
     try:
@@ -209,22 +153,22 @@ def _load_mesh_trimesh(
     verts = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float32).reshape(-1, 3)
     faces = torch.as_tensor(np.asarray(mesh.faces), dtype=torch.int64).reshape(-1, 3)
     colors = None
-    if load_colors:
-        try:
-            vc = np.asarray(mesh.visual.to_color().vertex_colors)[:, :3]
-            colors = torch.as_tensor(vc, dtype=torch.float32) / 255.0
-        except Exception:  # no usable material: grey
-            colors = None
-        if colors is None or colors.shape[0] != verts.shape[0]:
-            colors = torch.full_like(verts, 0.5)
+    try:
+        vc = np.asarray(mesh.visual.to_color().vertex_colors)[:, :3]
+        colors = torch.as_tensor(vc, dtype=torch.float32) / 255.0
+    except Exception:  # no usable material: grey below
+        colors = None
+    if colors is None or colors.shape[0] != verts.shape[0]:
+        colors = torch.full_like(verts, 0.5)
     return verts, faces, colors
 
 
 def load_binvox_grid(path: PathLike, what: str):
     """Read a binvox file as a :class:`VoxelGrid` (N = 1) indexed ``[z, y, x]`` and placed by
     the header (``origin = translate``, ``voxel_size = scale / dim``)."""
+    from spacetime.shapes.io import load_voxels
+
     p = require_file(path, what)
-    load_voxels = _io_function("load_voxels") or _read_binvox_fallback
     try:
         return load_voxels(p)
     except MissingFileError:
