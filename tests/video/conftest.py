@@ -20,7 +20,7 @@ STEP = 14
 
 
 def make_frames(num_frames: int, height: int = 32, width: int = 32, seed: int = 0) -> torch.Tensor:
-    """``(T, 3, H, W)`` uint8 frames: textured right half, id blocks on the left (needs H, W >= 32)."""
+    """``(T, 3, H, W)`` uint8 random frames with id blocks at the top left (needs H, W >= 32)."""
     g = torch.Generator().manual_seed(seed)
     frames = torch.randint(0, 256, (num_frames, 3, height, width), generator=g, dtype=torch.uint8)
     for t in range(num_frames):

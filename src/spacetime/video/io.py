@@ -545,7 +545,9 @@ def write_video(
     if C not in (1, 3):
         raise InputError(f"frames: expected 1 or 3 channels, got {C} (shape {tuple(frames.shape)})")
     if T == 0 or H == 0 or W == 0:
-        raise InputError(f"frames: expected at least one non-empty frame, got {tuple(frames.shape)}")
+        raise InputError(
+            f"frames: expected at least one non-empty frame, got {tuple(frames.shape)}"
+        )
     rate = to_fraction(fps, "fps")
     if rate <= 0:
         raise InputError(f"fps: expected a value > 0, got {float(rate)}")
