@@ -186,7 +186,7 @@ def test_pointclouds_views():
     assert empty.isempty() and empty.points_padded().shape == (1, 0, 3)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     st.integers(1, 6), st.integers(1, 6), st.integers(1, 6),
     st.floats(0.01, 3.0), st.floats(-5, 5), st.floats(-5, 5), st.floats(-5, 5),
@@ -203,7 +203,7 @@ def test_voxel_index_world_roundtrip(d, h, w, size, ox, oy, oz):
     assert inside.all() and torch.equal(vox, idx)
     b = g.bounds()[0]
     assert torch.allclose(b[:, 0], torch.tensor([ox, oy, oz], dtype=torch.float32))
-    assert torch.allclose(b[:, 1] - b[:, 0], torch.tensor([w, h, d]) * size, rtol=1e-5)
+    assert torch.allclose(b[:, 1] - b[:, 0], torch.tensor([w, h, d]) * size, rtol=1e-4, atol=1e-5)
 
 
 def test_voxel_centres_convention():
