@@ -597,6 +597,40 @@ def test_modelnet_errors(modelnet_root, tmp_path):
         ModelNet(tmp_path / "empty")
 
 
+def test_mesh_cache_dir(tmp_path, monkeypatch):
+    root = fx.make_modelnet(tmp_path / "mn")
+    cache = tmp_path / "cache"
+    plain = ModelNet(root, num_points=16, return_mesh=True)[1]
+    first = ModelNet(root, num_points=16, return_mesh=True, cache_dir=cache)[1]
+    entry = cache / "bed" / "train" / "bed_0002.off.npz"
+    assert entry.is_file()
+    import spacetime.shapes.datasets.modelnet as mn_mod
+
+    def boom(path):
+        raise AssertionError("decoded again despite the cache")
+
+    monkeypatch.setattr(mn_mod, "read_modelnet_off", boom)
+    second = ModelNet(root, num_points=16, return_mesh=True, cache_dir=cache)[1]
+    for key in ("verts", "faces", "points"):
+        assert torch.equal(plain[key], first[key]) and torch.equal(first[key], second[key])
+    monkeypatch.undo()
+    src = root / "bed" / "train" / "bed_0002.off"
+    fx.write_off(src, fx.CUBE_VERTS, fx.CUBE_FACES)  # edited source: decoded again
+    assert ModelNet(root, num_points=16, return_mesh=True, cache_dir=cache)[1]["verts"].shape == (
+        8, 3
+    )
+    entry.write_bytes(b"garbage")  # corrupt cache entry: rewritten
+    assert ModelNet(root, num_points=16, cache_dir=cache)[1]["points"].shape == (16, 3)
+    assert np.load(entry)["verts"].shape == (8, 3)
+    sn_root = fx.make_shapenet(tmp_path / "sn", version=1)
+    ds = ShapeNetCore(sn_root, cache_dir=cache / "sn", load_textures=True)
+    assert torch.equal(ds[0]["verts_colors"], ds[0]["verts_colors"])
+    assert (cache / "sn" / "textured" / "02691156" / "a1" / "model.obj.npz").is_file()
+    (sn_root / "02691156" / "a1" / "model.obj").unlink()
+    with pytest.raises(MissingFileError, match=r"a1[/\\]model.obj"):
+        ds[0]
+
+
 def test_align_voxels_to_bbox_empty_grid_is_unchanged():
     g = VoxelGrid(torch.zeros(1, 4, 4, 4), origin=(1.0, 2.0, 3.0), voxel_size=0.5)
     out = align_voxels_to_bbox(g, torch.rand(5, 3))

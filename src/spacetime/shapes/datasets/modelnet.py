@@ -25,6 +25,7 @@ from spacetime.checks import check_in, check_int
 from spacetime.errors import FileFormatError
 from spacetime.shapes.datasets._common import (
     PathLike,
+    cached_mesh,
     item_generator,
     load_mesh_tensors,
     normalize_unit_sphere,
@@ -86,6 +87,8 @@ class ModelNet(Dataset):
         seed: item ``i`` always gets the points sampled with a generator seeded by
             ``(seed, i)``, whatever the worker or the epoch; ``None`` → the global torch RNG
             (fresh points every time, e.g. as augmentation).
+        cache_dir: optional folder for decoded meshes (``.npz``): OFF parsing dominates the
+            loading time (~0.15 s per item at 20k faces), the cache cuts it to ~10 ms.
 
     Items: ``points (P, 3)``, ``normals (P, 3)`` (unit), ``label`` (int index into
     ``class_names``), ``class_name``, ``path``, and ``verts`` / ``faces`` with
@@ -102,6 +105,7 @@ class ModelNet(Dataset):
         *,
         normalize: bool = True,
         seed: int | None = 0,
+        cache_dir: PathLike | None = None,
     ) -> None:
         check_in(split, "split", ("train", "test"))
         check_int(num_points, "num_points", min_value=1)
@@ -115,6 +119,7 @@ class ModelNet(Dataset):
         self.return_mesh = bool(return_mesh)
         self.normalize = bool(normalize)
         self.seed = seed
+        self.cache_dir = cache_dir
         self._files: list[tuple[Path, int]] = []
         for label, name in enumerate(self.class_names):
             folder = self.root / name / split
@@ -137,7 +142,9 @@ class ModelNet(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} models")
         index = index % len(self)
         path, label = self._files[index]
-        verts, faces = read_modelnet_off(path)
+        verts, faces, _ = cached_mesh(
+            path, self.root, self.cache_dir, lambda: (*read_modelnet_off(path), None)
+        )
         if faces.shape[0] == 0:
             raise FileFormatError(f"ModelNet model: {path} has no faces")
         if self.normalize:
