@@ -166,3 +166,14 @@ def test_bad_inputs():
                shape=(2, 2, 2))
     with pytest.raises(InputError, match="idx"):
         Octree.from_dense(_sphere(4)).query_index(torch.zeros(3, 3, dtype=torch.long))
+
+
+def test_from_mesh_matches_voxelize_mesh():
+    from spacetime.shapes.convert import ico_sphere, voxelize_mesh
+
+    mesh = ico_sphere(1)
+    tree = Octree.from_mesh(mesh, 3, mode="surface")
+    ref = voxelize_mesh(mesh, 8, mode="surface")
+    assert tree.dtype == torch.bool
+    assert torch.equal(tree.to_dense(), ref.grid > 0.5)
+    assert torch.equal(tree.origin, ref.origin) and torch.equal(tree.voxel_size, ref.voxel_size)

@@ -357,7 +357,9 @@ class Octree:
         from spacetime.shapes.convert import voxelize_mesh
 
         vox = voxelize_mesh(meshes, 1 << depth, mode=mode)
-        return cls.from_dense(vox, depth)
+        return cls.from_dense(
+            vox.grid > 0.5, depth, origin=vox.origin, voxel_size=vox.voxel_size
+        )
 
     # ------------------------------------------------------------------ properties
     def __len__(self) -> int:
