@@ -319,6 +319,9 @@ def test_r2n2_views_and_pytorch3d_split_format(r2n2_root, tmp_path):
     ds = R2N2(None, p["renderings"], None, split, views=[2], return_voxels=False)
     assert [it["model_id"] for it in ds] == ["c1"]  # c2 has no view 2 in the split
     assert read_r2n2_split(split, "val") == {}
+    split.write_text(json.dumps({"train": {}, "val": {}}))
+    with pytest.raises(FileFormatError, match="'test'"):
+        read_r2n2_split(split, "test")
 
 
 def test_r2n2_voxels_header_and_mesh_alignment(r2n2_root):
@@ -444,6 +447,20 @@ def test_pix3d_items(pix3d_root):
     assert item["voxel_path"].endswith("voxel.mat")
     assert ds[1]["occluded"] is True and ds[1]["label"] == "sofa"
     assert len(Pix3D(pix3d_root, exclude=())) == 3
+
+
+def test_pix3d_grey_and_rgba_images_become_rgb(tmp_path):
+    from PIL import Image
+
+    root = fx.make_pix3d(tmp_path / "p")
+    Image.new("L", (48, 32), 128).save(root / "img" / "chair" / "0001.png")
+    Image.new("RGBA", (40, 40), (10, 20, 30, 255)).save(root / "img" / "sofa" / "0007.jpg", "PNG")
+    ds = Pix3D(root, load_mesh=False)
+    assert_close(ds[0]["image"][:, 5, 5], [128 / 255] * 3)
+    assert_close(ds[1]["image"][:, 5, 5], [10 / 255, 20 / 255, 30 / 255])
+    (root / "img" / "chair" / "0001.png").write_bytes(b"not an image")
+    with pytest.raises(FileFormatError, match="0001.png"):
+        ds[0]
 
 
 @pytest.mark.parametrize("index", [0, 1])
