@@ -98,6 +98,17 @@ def test_tiny_models_shape_and_backward(name, device):
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
+def test_tiny_models_empty_batch_and_nan(name):
+    kwargs, shape = TINY[name]
+    model = MODEL_BUILDERS[name](num_classes=5, **kwargs).eval()
+    assert model(torch.zeros(0, *shape[1:])).shape == (0, 5)
+    # NaN is not checked per call (cost); it propagates instead of crashing
+    x = torch.zeros(1, *shape[1:])
+    x[0, 0, 0, 0, 0] = float("nan")
+    assert torch.isnan(model(x)).any()
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
 def test_tiny_models_reject_bad_clips(name):
     kwargs, shape = TINY[name]
     model = MODEL_BUILDERS[name](num_classes=5, **kwargs)

@@ -101,7 +101,7 @@ class SingleFrame(nn.Module):
         sizes = check_clip(x, model="SingleFrame")
         f = self.encoder(_frames_to_batch(x))
         f = self.dropout(torch.flatten(self.gap(f), 1))
-        return self.fc(f).reshape(sizes["N"], sizes["T"], -1)
+        return self.fc(f).reshape(sizes["N"], sizes["T"], self.fc.out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Log of the frame-averaged class probabilities, ``(N, num_classes)``."""
@@ -164,7 +164,7 @@ class LateFusionFC(nn.Module):
             x, num_frames=self.num_frames, frame_size=self.frame_size, model="LateFusionFC"
         )
         f = self.encoder(_frames_to_batch(x))  # (N*T, D, H', W')
-        return self.mlp(f.reshape(sizes["N"], -1))
+        return self.mlp(f.reshape(sizes["N"], self.num_frames * math.prod(self.feature_shape)))
 
 
 class LateFusionPool(nn.Module):
