@@ -372,3 +372,17 @@ def test_faces_indexing_missing_vertices(tmp_path):
     (tmp_path / "d.obj").write_text("v 0 0 nan\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
     with pytest.raises(FileFormatError, match="NaN"):
         load_mesh(tmp_path / "d.obj")
+
+
+def test_obj_fast_and_slow_parsers_agree(tmp_path):
+    torch.manual_seed(2)
+    uvs = torch.rand(4, 2)
+    m = _tetra(verts_uvs=[uvs], faces_uvs=[torch.tensor([[0, 1, 2], [0, 2, 3], [1, 2, 3],
+                                                          [3, 2, 1]])])
+    save_mesh(m, tmp_path / "fast.obj")
+    text = (tmp_path / "fast.obj").read_text()
+    (tmp_path / "slow.obj").write_text(text.replace("v ", "v\t"))  # tabs: slow path
+    a, b = load_mesh(tmp_path / "fast.obj"), load_mesh(tmp_path / "slow.obj")
+    _equal_mesh(a, b)
+    assert torch.equal(a.verts_uvs_list()[0], b.verts_uvs_list()[0])
+    assert torch.equal(a.faces_uvs_list()[0], b.faces_uvs_list()[0])

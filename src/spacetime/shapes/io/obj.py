@@ -45,6 +45,94 @@ def _index(path, lineno: int, tok: str, count: int, what: str) -> int:
     return j
 
 
+def _fast_obj(text: str) -> dict | None:
+    """Vectorised parse of the common case (``v``/``vt``/``vn`` with fixed widths, triangles
+    with one corner form, positive indices in range). ``None`` means "use the slow parser",
+    which also produces the line-accurate error messages."""
+    groups: dict[str, list[str]] = {"v": [], "vt": [], "vn": [], "f": []}
+    mtllibs = []
+    for raw in text.splitlines():
+        if "#" in raw:
+            raw = raw.split("#", 1)[0]
+        head, _, rest = raw.strip().partition(" ")
+        if head in groups:
+            groups[head].append(rest)
+        elif head == "mtllib":
+            mtllibs.append(rest)
+        elif head and head not in ("o", "g", "s", "usemtl", "l", "p"):
+            return None
+    out: dict = {"mtllibs": mtllibs}
+    for key, width in (("v", (3, 6)), ("vt", (2, 3)), ("vn", (3,))):
+        rows = groups[key]
+        if not rows:
+            out[key] = np.zeros((0, width[0]))
+            continue
+        toks = " ".join(rows).split()
+        k = len(rows[0].split())
+        if k not in width or len(toks) != k * len(rows):
+            return None
+        try:
+            out[key] = np.asarray(toks, dtype=np.float64).reshape(len(rows), k)
+        except ValueError:
+            return None
+    frows = groups["f"]
+    nf = len(frows)
+    if nf:
+        ftext = " ".join(frows)
+        first = frows[0].split()[0] if frows[0].split() else ""
+        form = first.count("/") + 1 - (1 if "//" in first else 0)
+        if "//" in first:
+            ftext = ftext.replace("//", "/0/")
+            form = 3
+        toks = ftext.replace("/", " ").split()
+        if len(toks) != nf * 3 * form or ftext.count("/") != nf * 3 * (form - 1):
+            return None
+        try:
+            idx = np.asarray(toks, dtype=np.int64).reshape(nf, 3, form)
+        except ValueError:
+            return None
+    else:
+        idx = np.zeros((0, 3, 1), np.int64)
+        form = 1
+    nv = out["v"].shape[0]
+    if nv == 0 or (idx[..., 0] < 1).any() or (idx[..., 0] > nv).any():
+        return None
+    out["faces"] = idx[..., 0] - 1
+    if form >= 2 and (idx[..., 1] > 0).all():
+        if (idx[..., 1] > out["vt"].shape[0]).any():
+            return None
+        out["faces_uvs"] = idx[..., 1] - 1
+    if form == 3 and (idx[..., 2] > 0).all():
+        if (idx[..., 2] > out["vn"].shape[0]).any():
+            return None
+        out["faces_normals"] = idx[..., 2] - 1
+    return out
+
+
+def _finish(path, varr, faces, uvs, fuv, normals, fn, mtllibs) -> dict:
+    out: dict = {
+        "verts": varr[:, :3].astype(np.float32),
+        "faces": np.asarray(faces, dtype=np.int64).reshape(-1, 3),
+    }
+    if not np.isfinite(out["verts"]).all():
+        raise fail(path, "vertex coordinates contain NaN or inf")
+    if varr.shape[1] >= 6:
+        out["colors"] = np.clip(varr[:, 3:6], 0, 1).astype(np.float32)
+    nf = out["faces"].shape[0]
+    if len(uvs) and fuv is not None and len(fuv) == nf and nf:
+        out["verts_uvs"] = np.asarray(uvs, dtype=np.float32)[:, :2]
+        out["faces_uvs"] = np.asarray(fuv, dtype=np.int64).reshape(-1, 3)
+    if len(normals) and fn is not None and len(fn) == nf and nf:
+        if np.array_equal(np.asarray(fn), out["faces"]) and len(normals) == len(varr):
+            out["normals"] = np.asarray(normals, dtype=np.float32)
+    for lib in mtllibs:
+        tex = _texture_from_mtl(Path(path).parent / lib.strip())
+        if tex is not None:
+            out["texture_path"] = tex
+            break
+    return out
+
+
 def read_obj(path: str | os.PathLike) -> dict:
     """Parse an OBJ file into numpy arrays.
 
@@ -54,6 +142,10 @@ def read_obj(path: str | os.PathLike) -> dict:
         ``(V, 3)`` and ``texture_path`` (a ``Path``).
     """
     text = read_text(path)
+    fast = _fast_obj(text)
+    if fast is not None:
+        return _finish(path, fast["v"], fast["faces"], fast["vt"], fast.get("faces_uvs"),
+                       fast["vn"], fast.get("faces_normals"), fast["mtllibs"])
     verts: list[list[float]] = []
     uvs: list[list[float]] = []
     normals: list[list[float]] = []
@@ -109,29 +201,8 @@ def read_obj(path: str | os.PathLike) -> dict:
     nv = max(len(v) for v in verts)
     if any(len(v) != nv for v in verts):
         verts = [v[:3] for v in verts]
-        nv = 3
     varr = np.asarray(verts, dtype=np.float64)
-    out: dict = {
-        "verts": varr[:, :3].astype(np.float32),
-        "faces": np.asarray(faces, dtype=np.int64).reshape(-1, 3),
-    }
-    if nv >= 6:
-        out["colors"] = np.clip(varr[:, 3:6], 0, 1).astype(np.float32)
-    if not np.isfinite(out["verts"]).all():
-        raise fail(path, "vertex coordinates contain NaN or inf")
-    if uvs and has_uv_faces and len(fuv) == len(faces) and faces:
-        out["verts_uvs"] = np.asarray(uvs, dtype=np.float32)
-        out["faces_uvs"] = np.asarray(fuv, dtype=np.int64).reshape(-1, 3)
-    if normals and len(fn) == len(faces) and faces:
-        fa, na = np.asarray(faces), np.asarray(fn)
-        if np.array_equal(fa, na) and len(normals) == len(verts):
-            out["normals"] = np.asarray(normals, dtype=np.float32)
-    for lib in mtllibs:
-        tex = _texture_from_mtl(Path(path).parent / lib.strip())
-        if tex is not None:
-            out["texture_path"] = tex
-            break
-    return out
+    return _finish(path, varr, faces, uvs, fuv if has_uv_faces else None, normals, fn, mtllibs)
 
 
 def _texture_from_mtl(mtl: Path) -> Path | None:

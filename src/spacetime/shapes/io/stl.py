@@ -24,7 +24,8 @@ def _merge(tris: np.ndarray) -> dict:
     flat = tris.reshape(-1, 3).astype(np.float32)
     if flat.shape[0] == 0:
         return {"verts": np.zeros((0, 3), np.float32), "faces": np.zeros((0, 3), np.int64)}
-    _, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    rows = np.ascontiguousarray(flat).view(np.dtype((np.void, 12))).reshape(-1)  # bytewise
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
     order = np.argsort(first)  # unique rows in order of first occurrence
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
