@@ -191,6 +191,26 @@ def test_single_frame_averages_probabilities():
     assert_close(F.cross_entropy(out, y), F.nll_loss(out, y))
 
 
+def test_single_frame_trains_with_nll_loss():
+    """Bright vs dark clips: a few SGD steps on the averaged log-probabilities separate them."""
+    torch.manual_seed(0)
+    m = single_frame(num_classes=2, channels=(4,))
+    x = torch.cat([torch.full((4, 3, 3, 8, 8), -1.0), torch.full((4, 3, 3, 8, 8), 1.0)])
+    x = x + 0.1 * torch.randn_like(x)
+    y = torch.tensor([0] * 4 + [1] * 4)
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    first = None
+    for _ in range(30):
+        loss = F.nll_loss(m(x), y)
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    assert loss.item() < 0.5 * first
+    assert (m(x).argmax(1) == y).all()
+
+
 def test_single_frame_one_frame_is_log_softmax():
     torch.manual_seed(0)
     m = single_frame(num_classes=3, channels=(4,)).eval()

@@ -30,9 +30,10 @@ class Conv3d(nn.Conv3d):
 
     Same parameters, state dict and results (up to float rounding) as ``nn.Conv3d``. PyTorch's
     CPU backend choice uses a 2D-conv rule (oneDNN only if ``N * C * D * H > 20480`` for batch
-    1 and 3x3 kernels), so for single clips most of C3D's 3D convs fall back to the slow
-    vol2col + GEMM kernel; calling oneDNN directly measured 1.5-5x faster per layer in forward
-    on a 2-core CPU (``benchmarks/bm_c3d.py``). Every other case (GPU, meta, other dtypes,
+    1 and 3x3 kernels), so for single clips several of C3D's 3D convs (conv1, conv4a, conv5a,
+    conv5b at full width) fall back to the slow vol2col + GEMM kernel. Calling oneDNN directly
+    measured up to 4.8x faster per layer (conv1) and 1.35x for C3D's whole forward pass on one
+    clip (``benchmarks/bm_c3d.py``, CPU, 1 thread). Every other case (GPU, meta, other dtypes,
     autocast, non-zero padding modes, oneDNN off) uses ``nn.Conv3d`` unchanged.
     """
 
