@@ -39,7 +39,8 @@ def _index(path, lineno: int, tok: str, count: int, what: str) -> int:
     if i == 0 or j < 0 or j >= count:
         raise fail(
             path,
-            f"line {lineno}: face refers to {what} {i} but only {count} {what}s are defined "
+            f"line {lineno}: face refers to {what} {i} but only {count} "
+            f"{'vertices' if what == 'vertex' else what + 's'} are defined "
             "(missing vertices: truncated or corrupt file?)",
         )
     return j
