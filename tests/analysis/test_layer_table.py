@@ -263,6 +263,11 @@ def test_leaf_model_and_state_restored():
     assert rows[1].output_shape == (2, 4, 5, 6) and rows[1].macs == 2 * 4 * 5 * 6 * 3 * 27
     assert conv.training and conv.weight.device.type == "cpu"
     assert len(conv._forward_hooks) == 0
+    # mixed train / eval submodules (e.g. frozen batch norm) keep their own modes
+    m = single_frame(num_classes=3, channels=(4,))
+    m.encoder.bn1.eval()
+    layer_table(m, (3, 2, 8, 8))
+    assert m.training and m.encoder.conv1.training and not m.encoder.bn1.training
 
 
 def test_bad_arguments():

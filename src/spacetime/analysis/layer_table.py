@@ -332,7 +332,7 @@ def layer_table(
     )
     x = torch.zeros((1, *shape), device="meta", dtype=dtype)
     tracer.remember(x, _Grid("clip", shape[1:], (1, 1, 1), (1, 1, 1)))  # type: ignore[arg-type]
-    was_training = model.training
+    modes = [(m, m.training) for m in model.modules()]  # restored one by one afterwards
     model.eval()
     try:
         with torch.no_grad():
@@ -343,7 +343,8 @@ def layer_table(
             f"{(1, *shape)} (wrong input_shape, or an op without meta support): {exc}"
         ) from exc
     finally:
-        model.train(was_training)
+        for m, mode in modes:
+            m.training = mode
         for h in handles:
             h.remove()
     rows = [LayerRow("input", "", shape, (1, 1, 1), 0, 0), *tracer.rows]

@@ -165,7 +165,7 @@ def infer_output_shape(module: nn.Module, input_shape: Sequence[int]) -> tuple[i
         for name, t in list(module.named_parameters()) + list(module.named_buffers())
     }
     x = torch.empty(tuple(input_shape), device="meta")
-    was_training = module.training
+    modes = [(m, m.training) for m in module.modules()]  # restored one by one afterwards
     module.eval()
     try:
         with torch.no_grad():
@@ -175,7 +175,8 @@ def infer_output_shape(module: nn.Module, input_shape: Sequence[int]) -> tuple[i
             f"input of shape {tuple(input_shape)} is too small for this network: {exc}"
         ) from exc
     finally:
-        module.train(was_training)
+        for m, mode in modes:
+            m.training = mode
     return tuple(out.shape)
 
 
