@@ -21,7 +21,26 @@ and photometric errors), :mod:`.viz` (Middlebury colours, dx/dy images, quiver p
 See ``docs/flow.md``.
 """
 
+from spacetime.video.flow.cache import (
+    CACHE_FORMATS,
+    cached_flow_info,
+    compute_dataset_flow,
+    compute_video_flow,
+    dequantize_flow,
+    load_cached_flow,
+    quantization_error,
+    quantize_flow,
+)
 from spacetime.video.flow.estimate import FLOW_METHODS, estimate_flow, estimate_flow_batch
+from spacetime.video.flow.evaluate import (
+    LAYOUTS,
+    evaluate_flow_folder,
+    export_flow_folder,
+    format_flow_table,
+    list_flow_pairs,
+    read_image,
+    write_image,
+)
 from spacetime.video.flow.horn_schunck import horn_schunck
 from spacetime.video.flow.io import (
     read_flo,
@@ -49,6 +68,7 @@ from spacetime.video.flow.raft import (
     sequence_loss,
 )
 from spacetime.video.flow.synthetic import SyntheticFlow, make_synthetic_pair
+from spacetime.video.flow.train import RAFTStep, train_raft
 from spacetime.video.flow.viz import (
     flow_components_to_images,
     flow_quiver,
@@ -86,4 +106,21 @@ __all__ = [
     "sequence_loss",
     "SyntheticFlow",
     "make_synthetic_pair",
+    "RAFTStep",
+    "train_raft",
+    "LAYOUTS",
+    "evaluate_flow_folder",
+    "export_flow_folder",
+    "format_flow_table",
+    "list_flow_pairs",
+    "read_image",
+    "write_image",
+    "CACHE_FORMATS",
+    "compute_dataset_flow",
+    "compute_video_flow",
+    "load_cached_flow",
+    "cached_flow_info",
+    "quantize_flow",
+    "dequantize_flow",
+    "quantization_error",
 ]

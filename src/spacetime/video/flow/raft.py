@@ -122,17 +122,33 @@ def build_raft(
     *,
     checkpoint: str | os.PathLike | None = None,
     device: torch.device | str | None = None,
+    corr_levels: int | None = None,
     **kwargs: Any,
 ) -> RAFTFlow:
     """Build ``raft-small`` (0.99 M params) or ``raft-large`` (5.26 M): random init or local file.
 
-    ``kwargs`` go to the torchvision builder (e.g. ``corr_block=...``). Never downloads.
+    Args:
+        name: ``raft-small`` | ``raft-large``.
+        checkpoint: local weights (:func:`load_raft_weights`); never downloads.
+        device: move the model there.
+        corr_levels: correlation-pyramid levels (default 4, the paper's and torchvision's).
+            Fewer levels lower the minimum input size to ``16 * 2 ** (levels - 1)`` px
+            (3 levels: 64 px), which makes small-image training on a CPU ~4 x cheaper than
+            padding to 128 px; such models do not load torchvision's 4-level weights.
+        **kwargs: passed to the torchvision builder.
     """
     check_in(name, "name", RAFT_MODELS)
     from torchvision.models.optical_flow import raft_large, raft_small
+    from torchvision.models.optical_flow.raft import CorrBlock
 
+    min_size = _MIN_SIZE
+    if corr_levels is not None:
+        check_int(corr_levels, "corr_levels", min_value=1)
+        radius = 3 if name == "raft-small" else 4
+        kwargs["corr_block"] = CorrBlock(num_levels=corr_levels, radius=radius)
+        min_size = 16 * 2 ** (corr_levels - 1)
     builder = raft_small if name == "raft-small" else raft_large
-    model = RAFTFlow(builder(weights=None, progress=False, **kwargs))
+    model = RAFTFlow(builder(weights=None, progress=False, **kwargs), min_size=min_size)
     if checkpoint is not None:
         load_raft_weights(model, checkpoint)
     if device is not None:
