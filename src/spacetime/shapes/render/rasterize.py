@@ -7,7 +7,9 @@ centre at integer ``(u, v)``. A pixel is covered by a triangle when its centre l
 projected triangle (edges included); depth is the camera-frame ``Z`` (not the ray length),
 interpolated perspective-correctly (``1 / Z`` is linear in screen space), and the nearest
 triangle wins (z-buffer by ``scatter_reduce(..., "amin")``, ties to the lower face index).
-Triangles with a vertex at ``Z <= znear`` are dropped (no near-plane clipping).
+Triangles with a vertex at ``Z <= znear`` are dropped (no near-plane clipping). Depth and
+normals are differentiable with respect to the vertices where the pixel coverage does not change
+(gradients do not flow through silhouettes; use a soft rasteriser for that).
 
 Algorithm: per face, the pixel bounding box of its projection; all (face, pixel) candidates of a
 chunk of faces are enumerated at once, tested with barycentric coordinates, and reduced into the

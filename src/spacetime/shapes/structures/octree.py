@@ -277,6 +277,11 @@ class Octree:
         check_int(depth, "depth", min_value=0)
         if depth > 20:
             raise InputError(f"depth: expected <= 20, got {depth}")
+        if len(plist) * 8**depth >= 2**62:
+            raise InputError(
+                f"depth: {len(plist)} clouds at depth {depth} overflow 64-bit cell keys; "
+                "use a smaller depth or fewer clouds per call"
+            )
         device = plist[0].device
         fdt = torch.float64
         allp = torch.cat([p.to(fdt) for p in plist], 0)
