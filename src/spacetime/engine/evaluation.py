@@ -70,6 +70,8 @@ def collect_clip_scores(
 
         it = tqdm(loader, desc="eval", leave=False, dynamic_ncols=True)
     for batch in it:
+        if isinstance(batch, Mapping) and batch.get("batch_size", None) == 0:
+            continue  # every item was skipped (unreadable videos)
         x, y, v = _split(batch, input_key, target_key, video_key)
         x = move_to_device(x, dev)
         y = torch.as_tensor(y).long()

@@ -341,6 +341,8 @@ class Trainer:
         grad_ctx = contextlib.nullcontext() if train else torch.no_grad()
         with grad_ctx:
             for batch in bar:
+                if isinstance(batch, Mapping) and batch.get("batch_size", None) == 0:
+                    continue  # every item of the batch was skipped (e.g. unreadable videos)
                 batch = move_to_device(batch, self.device, non_blocking=True)
                 with self._autocast():
                     loss, metrics = self.step_fn(model, batch)
