@@ -386,3 +386,25 @@ def test_obj_fast_and_slow_parsers_agree(tmp_path):
     _equal_mesh(a, b)
     assert torch.equal(a.verts_uvs_list()[0], b.verts_uvs_list()[0])
     assert torch.equal(a.faces_uvs_list()[0], b.faces_uvs_list()[0])
+
+
+def test_trimesh_and_glb_uv_texture(tmp_path):
+    import trimesh
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(4)
+    uv = rng.random((4, 2))
+    img = PILImage.fromarray((rng.random((8, 8, 3)) * 255).astype(np.uint8))
+    m = _tetra()
+    tm = trimesh.Trimesh(m.verts_packed().numpy(), m.faces_packed().numpy(), process=False,
+                         visual=trimesh.visual.TextureVisuals(uv=uv, image=img))
+    back = from_trimesh(tm)
+    assert torch.allclose(back.verts_uvs_list()[0], torch.tensor(uv, dtype=torch.float32))
+    assert torch.equal(back.faces_uvs_list()[0], m.faces_packed())
+    assert back.texture_images_list()[0].shape == (8, 8, 3)
+    tm.export(str(tmp_path / "tex.glb"))
+    glb = load_mesh(tmp_path / "tex.glb")
+    _equal_mesh(m, glb)
+    assert torch.allclose(glb.verts_uvs_list()[0], torch.tensor(uv, dtype=torch.float32),
+                          atol=1e-6)
+    assert glb.texture_images_list()[0].shape == (8, 8, 3)

@@ -27,7 +27,8 @@ __all__ = [
 
 def to_trimesh(meshes: Any):
     """``Meshes`` → ``trimesh.Trimesh`` (a batch is joined into one scene mesh first).
-    Vertex colours and UV texture (as ``TextureVisuals``) are kept when present."""
+    Vertex colours and user-given vertex normals are kept; UV textures are not converted
+    (trimesh keeps one UV per vertex, spacetime one per face corner, as OBJ)."""
     import trimesh
 
     verts, faces, normals, colors, uvs, fuvs, tex = mesh_parts(meshes)
@@ -46,9 +47,31 @@ def to_trimesh(meshes: Any):
     return mesh
 
 
+def trimesh_visuals(mesh: Any) -> dict:
+    """Vertex colours (``colors`` ``(V, 3)`` in [0, 1]) or per-vertex UVs with their texture
+    (``verts_uvs`` ``(V, 2)``, ``texture`` ``(H, W, 3)`` in [0, 1] or None) of a trimesh."""
+    out: dict = {}
+    vis = getattr(mesh, "visual", None)
+    kind = getattr(vis, "kind", None)
+    if kind == "vertex":
+        out["colors"] = np.asarray(vis.vertex_colors)[:, :3].astype(np.float32) / 255.0
+    elif kind == "texture" and getattr(vis, "uv", None) is not None:
+        uv = np.asarray(vis.uv, dtype=np.float32)
+        if uv.shape == (len(mesh.vertices), 2):
+            out["verts_uvs"] = uv
+            img = getattr(getattr(vis, "material", None), "image", None)
+            if img is None:
+                img = getattr(getattr(vis, "material", None), "baseColorTexture", None)
+            out["texture"] = (
+                None if img is None else np.asarray(img.convert("RGB"), np.float32) / 255.0
+            )
+    return out
+
+
 def from_trimesh(mesh: Any, *, dtype: torch.dtype = torch.float32, device=None):
     """``trimesh.Trimesh`` (or a list of them, giving a batch) → ``Meshes``. Vertex colours are
-    kept as ``verts_colors`` in [0, 1]."""
+    kept as ``verts_colors`` in [0, 1]; per-vertex UVs and the material's texture image as
+    ``verts_uvs`` / ``faces_uvs`` (= the faces) / ``texture_images``."""
     import trimesh
 
     from spacetime.shapes.structures import Meshes
@@ -56,19 +79,24 @@ def from_trimesh(mesh: Any, *, dtype: torch.dtype = torch.float32, device=None):
     items = list(mesh) if isinstance(mesh, (list, tuple)) else [mesh]
     if not items:
         raise InputError("mesh: expected a trimesh.Trimesh or a non-empty list of them")
-    verts, faces, colors = [], [], []
+    verts, faces, extras = [], [], []
     for i, m in enumerate(items):
         if not isinstance(m, trimesh.Trimesh):
             raise InputError(f"mesh[{i}]: expected a trimesh.Trimesh, got {type(m).__name__}")
         verts.append(torch.as_tensor(np.asarray(m.vertices), dtype=dtype, device=device))
         faces.append(torch.as_tensor(np.asarray(m.faces, dtype=np.int64), device=device))
-        vc = None
-        if m.visual is not None and getattr(m.visual, "kind", None) == "vertex":
-            vc = np.asarray(m.visual.vertex_colors)[:, :3].astype(np.float32) / 255.0
-        colors.append(vc)
-    kw = {}
-    if all(c is not None for c in colors):
-        kw["verts_colors"] = [torch.as_tensor(c, dtype=dtype, device=device) for c in colors]
+        extras.append(trimesh_visuals(m))
+
+    def t(a):
+        return None if a is None else torch.as_tensor(a, dtype=dtype, device=device)
+
+    kw: dict[str, Any] = {}
+    if all("colors" in e for e in extras):
+        kw["verts_colors"] = [t(e["colors"]) for e in extras]
+    if all("verts_uvs" in e for e in extras):
+        kw["verts_uvs"] = [t(e["verts_uvs"]) for e in extras]
+        kw["faces_uvs"] = list(faces)
+        kw["texture_images"] = [t(e["texture"]) for e in extras]
     return Meshes(verts, faces, **kw)
 
 

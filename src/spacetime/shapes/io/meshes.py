@@ -33,6 +33,8 @@ def _t(a: np.ndarray, dtype, device) -> torch.Tensor:
 def _load_trimesh(path: Path, scene: str) -> list[dict]:
     import trimesh
 
+    from spacetime.shapes.io.interop import trimesh_visuals
+
     read_bytes(path)  # MissingFileError for absent files
     try:
         loaded = trimesh.load(str(path), process=False)
@@ -55,9 +57,13 @@ def _load_trimesh(path: Path, scene: str) -> list[dict]:
         if v.shape[0] == 0 or not np.isfinite(v).all():
             raise fail(path, "no vertices or non-finite vertex coordinates")
         d: dict = {"verts": v, "faces": f}
-        vis = g.visual
-        if vis is not None and getattr(vis, "kind", None) == "vertex":
-            d["colors"] = np.asarray(vis.vertex_colors)[:, :3].astype(np.float32) / 255.0
+        vis = trimesh_visuals(g)
+        if "colors" in vis:
+            d["colors"] = vis["colors"]
+        if "verts_uvs" in vis:
+            d["verts_uvs"], d["faces_uvs"] = vis["verts_uvs"], f
+            if vis["texture"] is not None:
+                d["texture"] = vis["texture"]
         out.append(d)
     return out
 
@@ -112,6 +118,8 @@ def load_mesh(
         kw["verts_uvs"] = [_t(p0["verts_uvs"], dtype, device)]
         kw["faces_uvs"] = [_t(p0["faces_uvs"], dtype, device)]
         tex = None
+        if load_texture and "texture" in p0:
+            tex = _t(p0["texture"], dtype, device)
         if load_texture and "texture_path" in p0:
             from PIL import Image
 
