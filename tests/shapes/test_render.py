@@ -266,3 +266,18 @@ def test_show_octree_and_shape_layers(tmp_path):
     for name, obj in (("octree", Octree.from_dense(g)), ("layers", ShapeLayers.decompose(g))):
         p = show(obj, tmp_path / f"{name}.png", size=48)
         assert (np.asarray(Image.open(p).convert("RGB")) < 200).any()
+
+
+def test_textured_and_coloured_albedo():
+    sphere = ico_sphere(1)
+    v, f = sphere.verts_packed(), sphere.faces_packed()
+    red = torch.zeros(4, 4, 3)
+    red[..., 0] = 1
+    tex = Meshes([v], [f], verts_uvs=[torch.rand(v.shape[0], 2)], faces_uvs=[f],
+                 texture_images=[red])
+    img = render_mesh_image(tex, 32, 32)
+    centre = img[16, 16]
+    assert float(centre[0]) > 0.3 and float(centre[1]) == 0 and float(centre[2]) == 0
+    green = Meshes([v], [f], verts_colors=[torch.tensor([[0.0, 1, 0]]).expand(v.shape[0], 3)])
+    centre = render_mesh_image(green, 32, 32)[16, 16]
+    assert float(centre[1]) > 0.3 and float(centre[0]) == 0

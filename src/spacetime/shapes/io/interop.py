@@ -22,6 +22,7 @@ __all__ = [
     "from_open3d",
     "to_pytorch3d",
     "from_pytorch3d",
+    "trimesh_visuals",
 ]
 
 

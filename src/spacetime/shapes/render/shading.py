@@ -97,8 +97,8 @@ def render_mesh_image(
     **camera_kwargs: Any,
 ) -> torch.Tensor:
     """Shaded picture ``(H, W, 3)`` in [0, 1] of mesh ``index`` of a batch, framed by
-    :func:`camera_for_bounds` unless ``camera=(K, R, t)`` is given. Vertex colours are used as
-    albedo when present."""
+    :func:`camera_for_bounds` unless ``camera=(K, R, t)`` is given. The albedo is the UV
+    texture when present (nearest texel), else the vertex colours, else a light blue."""
     check_int(H, "H", min_value=1)
     check_int(W, "W", min_value=1)
     if not hasattr(meshes, "verts_list"):
@@ -110,10 +110,17 @@ def render_mesh_image(
     out = render_depth_normals(m, K, R, t, H, W, normals="flat" if flat else "smooth")
     albedo = None
     colors = m.verts_colors_packed()
-    if colors is not None:
-        faces = m.faces_packed()
-        p2f = out.pix_to_face[0].clamp_min(0)
-        corner = colors[faces[p2f]]  # (H, W, 3, 3)
+    p2f = out.pix_to_face[0].clamp_min(0)
+    uvs, fuvs, tex = m.verts_uvs_list(), m.faces_uvs_list(), m.texture_images_list()
+    if uvs is not None and fuvs is not None and tex is not None and tex[0] is not None:
+        # texture lookup (nearest texel; OBJ convention: v = 0 at the bottom of the image)
+        uv = (out.bary[0][..., None] * uvs[0][fuvs[0][p2f]]).sum(-2)  # (H, W, 2)
+        th, tw = tex[0].shape[:2]
+        col = (uv[..., 0].remainder(1) * tw).long().clamp(0, tw - 1)
+        row = ((1 - uv[..., 1].remainder(1)) * th).long().clamp(0, th - 1)
+        albedo = tex[0][row, col].permute(2, 0, 1).to(out.normals.dtype)
+    elif colors is not None:
+        corner = colors[m.faces_packed()[p2f]]  # (H, W, 3, 3)
         albedo = (out.bary[0][..., None] * corner).sum(-2).permute(2, 0, 1)
     return shade_lambert(out.normals[0], out.mask[0], albedo)
 
