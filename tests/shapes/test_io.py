@@ -408,3 +408,21 @@ def test_trimesh_and_glb_uv_texture(tmp_path):
     assert torch.allclose(glb.verts_uvs_list()[0], torch.tensor(uv, dtype=torch.float32),
                           atol=1e-6)
     assert glb.texture_images_list()[0].shape == (8, 8, 3)
+
+
+def test_binvox_random_non_cubic_round_trip(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=30, deadline=None)
+    @given(d=st.integers(1, 7), h=st.integers(1, 7), w=st.integers(1, 7),
+           p=st.floats(0, 1), s=st.integers(0, 1000))
+    def check(d, h, w, p, s):
+        g = torch.rand(d, h, w, generator=torch.Generator().manual_seed(s)) < p
+        path = tmp_path / "r.binvox"
+        save_voxels(VoxelGrid(g, voxel_size=0.5), path)
+        back = load_voxels(path)
+        assert torch.equal(back.grid[0].bool(), g)
+        assert float(back.voxel_size[0]) == pytest.approx(0.5)
+
+    check()
