@@ -113,3 +113,18 @@ def test_horn_schunck_bad_args():
     with pytest.raises(InputError, match="channels"):
         horn_schunck(torch.rand(1, 2, 8, 8), torch.rand(1, 2, 8, 8))
     assert horn_schunck(a, a, device="cpu").abs().max() == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    f1, f2, gt = _textured_pair(32, 32, 1.0, 0.5)
+    cpu = horn_schunck(f1[None], f2[None], iterations=20)
+    gpu = horn_schunck(f1[None], f2[None], iterations=20, device="cuda")
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=0)
+    w, m = warp(f2.cuda(), gt.cuda())
+    assert w.device.type == "cuda" and m.device.type == "cuda"
+    fl = estimate_flow(f1, f2, "dis", device="cuda")
+    assert fl.device.type == "cuda"
+    fl = estimate_flow(f1.cuda(), f2.cuda(), "raft-small", num_flow_updates=2)
+    assert fl.device.type == "cuda" and fl.shape == (2, 32, 32)

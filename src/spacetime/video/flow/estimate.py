@@ -51,6 +51,7 @@ _RAFT_CACHE: dict[tuple[str, str], Any] = {}
 
 def _gray_u8(x: torch.Tensor) -> np.ndarray:
     """``(C, H, W)`` float [0, 1] -> ``(H, W)`` uint8 luma."""
+    x = x.detach().cpu()
     if x.shape[0] == 3:
         w = torch.tensor(_LUMA).view(3, 1, 1)
         x = (x * w).sum(dim=0)
