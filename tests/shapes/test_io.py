@@ -426,3 +426,12 @@ def test_binvox_random_non_cubic_round_trip(tmp_path):
         assert float(back.voxel_size[0]) == pytest.approx(0.5)
 
     check()
+
+
+def test_npz_keeps_float64_and_origin(tmp_path):
+    vg = VoxelGrid(torch.randn(1, 2, 3, 4, dtype=torch.float64), origin=(1.0, 2.0, 3.0),
+                   voxel_size=0.1)
+    save_voxels(vg, tmp_path / "d.npz")
+    back = load_voxels(tmp_path / "d.npz")
+    assert back.grid.dtype == torch.float64 and torch.equal(back.grid, vg.grid)
+    assert load_voxels(tmp_path / "d.npz", dtype=torch.float32).grid.dtype == torch.float32

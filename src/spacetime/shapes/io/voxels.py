@@ -151,19 +151,21 @@ def _as_voxelgrid(obj: Any):
 def load_voxels(
     path: str | os.PathLike,
     *,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
 ):
     """Read ``.binvox`` (occupancy, N = 1) or ``.npz`` (``grid``, ``origin``, ``voxel_size``)
-    into a ``VoxelGrid``."""
+    into a ``VoxelGrid``. ``dtype`` defaults to float32 for binvox and to the stored floating
+    dtype for NPZ (bool and integer grids become float32, as in ``VoxelGrid``)."""
     from spacetime.shapes.structures import VoxelGrid
 
     path = Path(path)
     ext = suffix(path)
     if ext == ".binvox":
         grid, origin, vs = read_binvox(path)
-        g = torch.as_tensor(grid, device=device).to(dtype)[None]
-        return VoxelGrid(g, origin=torch.as_tensor(origin, dtype=dtype), voxel_size=vs)
+        dt = torch.float32 if dtype is None else dtype
+        g = torch.as_tensor(grid, device=device).to(dt)[None]
+        return VoxelGrid(g, origin=torch.as_tensor(origin, dtype=dt), voxel_size=vs)
     if ext == ".npz":
         try:
             with np.load(io.BytesIO(read_bytes(path)), allow_pickle=False) as z:
@@ -180,9 +182,10 @@ def load_voxels(
             grid = grid[None]
         if grid.ndim != 4:
             raise fail(path, f"expected a (N, D, H, W) grid, got shape {grid.shape}")
-        g = torch.as_tensor(grid.astype(np.float32) if grid.dtype == bool else grid,
-                            device=device)
-        g = g.to(dtype) if g.is_floating_point() or g.dtype != torch.bool else g
+        if not np.issubdtype(grid.dtype, np.floating):
+            grid = grid.astype(np.float32)
+        g = torch.as_tensor(grid, device=device)
+        g = g if dtype is None else g.to(dtype)
         try:
             return VoxelGrid(
                 g,
