@@ -75,12 +75,13 @@ def sample_points_from_meshes(
     w0 = 1.0 - su
     w1 = su * (1.0 - r[..., 1])
     w2 = su * r[..., 1]
-    gidx = face_idx[..., None, None].expand(n, num_samples, 3, 3)
-    corners = tri.gather(1, gidx)  # (N, S, 3, 3)
+    flat = (face_idx + torch.arange(n, device=device)[:, None] * fmax).reshape(-1)
+    corners = tri.reshape(-1, 3, 3)[flat].reshape(n, num_samples, 3, 3)
     points = w0[..., None] * corners[:, :, 0] + w1[..., None] * corners[:, :, 1]
     points = points + w2[..., None] * corners[:, :, 2]
     if not return_normals:
         return points
-    normals = cross / area2.clamp_min(torch.finfo(dtype).tiny)[..., None]
-    normals = normals.gather(1, face_idx[..., None].expand(n, num_samples, 3))
-    return points, normals
+    normals = cross.reshape(-1, 3)[flat] / area2.reshape(-1)[flat, None].clamp_min(
+        torch.finfo(dtype).tiny
+    )
+    return points, normals.reshape(n, num_samples, 3)
