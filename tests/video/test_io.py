@@ -241,3 +241,14 @@ def test_write_layouts_float_gray_odd_and_mpeg4(tmp_path):
     avi = write_video(tmp_path / "m.avi", frames, 5, codec="mpeg4")
     assert video_info(avi).codec == "mpeg4" and frame_ids(read_video(avi)) == list(range(5))
     assert sorted(os.listdir(tmp_path)) == ["f.mp4", "g.mp4", "h.mp4", "m.avi", "odd.mp4"]
+
+
+@pytest.mark.parametrize("name,codec", [("b.avi", None), ("c.mkv", None), ("d.mov", None),
+                                        ("e.avi", "mpeg4")])
+def test_containers_frame_exact(tmp_path, name, codec):
+    """AVI with B-frames (unreliable timestamps) and MKV (no frame count in the header)."""
+    p = write_video(tmp_path / name, make_frames(37), 30, codec=codec)
+    assert video_info(p).num_frames == 37
+    idx = [36, 0, 17, 18, 5, 36]
+    assert frame_ids(read_video(p, frame_indices=idx, strict=True)) == idx
+    assert frame_ids(read_video(p, 0.5, fps=10)) == [15, 18, 21, 24, 27, 30, 33, 36]

@@ -278,14 +278,19 @@ def _decode_frames(
     info: VideoInfo,
     wanted: list[int],
     convert: Any,
-    seek_gap: int,
+    seek_gap: float,
+    count: bool = False,
+    eof_slack: int = 0,
 ) -> tuple[dict[int, np.ndarray], str | None]:
     """Decode the sorted unique native indices ``wanted``; return ``{index: array}`` and an error.
 
     Seeks to the key frame before each run of wanted frames; re-seeks when the next wanted frame
     is more than ``seek_gap`` frames ahead. Decoding stops as soon as the last wanted frame is
     seen. A wanted index that has no frame of its own (variable frame rate, dropped frames) gets
-    the last frame shown before it.
+    the last frame shown before it. ``count=True`` (AVI, whose timestamps are unreliable with
+    B-frames) decodes from the start and numbers frames by counting. At the end of the stream,
+    wanted frames at most ``eof_slack`` past the last decoded one get the last frame (for frame
+    counts estimated from the duration).
     """
     av = _import_av()
     time_base = Fraction(stream.time_base)
@@ -293,7 +298,9 @@ def _decode_frames(
     out: dict[int, np.ndarray] = {}
     error: str | None = None
     pos = 0
-    tried_from_start = False
+    tried_from_start = count
+    if count:
+        seek_gap = math.inf
     while pos < len(wanted):
         target = wanted[pos]
         seek_pts = start_pts + math.floor(Fraction(target) / info.fps / time_base)
@@ -314,7 +321,7 @@ def _decode_frames(
         last_idx = -1
         try:
             for frame in container.decode(stream):
-                idx = _frame_index(frame, start_pts, time_base, info.fps)
+                idx = None if count else _frame_index(frame, start_pts, time_base, info.fps)
                 idx = last_idx + 1 if idx is None else idx
                 last_idx = idx
                 if first:
@@ -341,12 +348,12 @@ def _decode_frames(
         if overshoot:
             tried_from_start = True
             continue
-        tried_from_start = False
+        tried_from_start = count
         if reseek:
             continue
         if pos < len(wanted):  # end of stream before the remaining wanted frames
             if prev is not None:
-                while pos < len(wanted) and wanted[pos] < prev_idx + 1:
+                while pos < len(wanted) and wanted[pos] <= prev_idx + eof_slack:
                     out[wanted[pos]] = convert(prev)
                     pos += 1
             if pos < len(wanted):
@@ -464,7 +471,10 @@ def read_video(
         wanted = sorted(set(indices))
         gap = max(1, int(2 * info.fps)) if seek_gap is None else check_int(seek_gap, "seek_gap",
                                                                           min_value=0)
-        frames, error = _decode_frames(container, stream, info, wanted, convert, gap)
+        frames, error = _decode_frames(
+            container, stream, info, wanted, convert, gap,
+            count=container.format.name == "avi", eof_slack=0 if stream.frames else 2,
+        )
     finally:
         container.close()
     if error is not None or len(frames) < len(wanted):
