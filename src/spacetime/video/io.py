@@ -12,6 +12,8 @@ Decoding is seek-based: :func:`read_video` seeks to the key frame before the fir
 decodes forward, converts (and resizes, in FFmpeg's swscale) only the requested frames, and seeks
 again across large gaps. A 16-frame clip from a long video never decodes the whole file (unlike
 ``torchvision.io.read_video``, which loads every frame of the requested range into memory first).
+AVI files are the exception: their timestamps are unreliable when the codec uses B-frames, so they
+are decoded from the start and frames are numbered by counting (UCF101 / HMDB51 clips are short).
 
 Pixel layout: ``"TCHW"`` (frames first, as image models and :mod:`spacetime.video.transforms`
 expect) or ``"CTHW"`` (channels first, as 3D CNNs such as C3D expect). ``uint8`` values are in
