@@ -171,3 +171,18 @@ def test_property_tree_brute_agree(p1, p2, K, seed):
     a = knn_points(x, y, K=K, backend="tree")
     b = knn_points(x, y, K=K, backend="brute")
     assert torch.equal(a.dists, b.dists)
+
+
+def test_tree_distances_equal_autograd_recomputation():
+    g = torch.Generator().manual_seed(5)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.rand(1, 40_000, 3, generator=g).to(dtype)  # above the Morton-sort threshold
+        y = torch.rand(1, 35_000, 3, generator=g).to(dtype)
+        plain = knn_points(x, y, K=2)  # no grad: the tree's own distances
+        xg = x.clone().requires_grad_(True)
+        recomputed = knn_points(xg, y, K=2)  # grad: recomputed from gathered points
+        assert torch.equal(plain.idx, recomputed.idx)
+        assert torch.equal(plain.dists, recomputed.dists.detach())
+        ref = knn_points(x[:, :200], y, K=2, backend="brute")  # the sorted path vs reference
+        assert torch.equal(plain.idx[:, :200], ref.idx)
+        assert torch.equal(plain.dists[:, :200], ref.dists)

@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from spacetime.checks import check_in
@@ -74,7 +75,13 @@ def _fraction_within(
     d2: torch.Tensor, n_self: torch.Tensor, n_other: torch.Tensor, ts: list[float]
 ) -> torch.Tensor:
     """``(N, T)`` share of valid rows with ``sqrt(d2) < t``; rows beyond ``n_self`` are padding."""
-    dist = d2.detach().sqrt()  # padded rows: 0, but masked below
+    d2 = d2.detach()
+    if d2.device.type == "cpu" and d2.dtype in (torch.float32, torch.float64):
+        # numpy's sqrt: IEEE correctly rounded like torch's, but never handed to a thread pool
+        # (torch's CPU sqrt can stall for milliseconds on a busy machine)
+        dist = torch.from_numpy(np.sqrt(d2.numpy()))
+    else:
+        dist = d2.sqrt()  # padded rows: 0, but masked below
     rows = torch.arange(d2.shape[1], device=d2.device)[None, :] < n_self[:, None]
     t = torch.tensor(ts, dtype=dist.dtype, device=dist.device)
     hit = (dist[:, :, None] < t) & rows[:, :, None]  # (N, P, T)

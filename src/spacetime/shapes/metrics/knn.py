@@ -18,14 +18,17 @@ Backends. Neighbour *indices* are found without autograd by one of two exact mea
   visit the same tree leaves (about 3x faster than unsorted queries on 1M points). float32 inputs
   use a float32 tree, float64 inputs a float64 tree, other dtypes a float32 tree.
 - ``"brute"`` (default on CUDA, and the reference): chunked brute force in torch; a chunk holds at
-  most ``2**24`` query×data distances, so memory stays bounded for any size.
+  most ``2**24`` (CUDA) / ``2**22`` (CPU) query×data distances, so memory stays bounded for any
+  size.
 
 Both backends compute squared distances with the same sum order ``((dx² + dy²) + dz²)`` in the
 same precision, so they return identical neighbours. **Ties** (several data points at exactly the
 same distance) are broken arbitrarily: the index returned may differ between backends and
-devices, the distance never does. The final ``dists`` are then recomputed with autograd in the
-input dtype from the gathered points, so they are exact, identical across backends and
-differentiable w.r.t. both point sets (the gradient of ``min`` is the gradient at the argmin).
+devices, the distance never does. When gradients are needed the final ``dists`` are recomputed
+with autograd in the input dtype from the gathered points, so they are exact, identical across
+backends and differentiable w.r.t. both point sets (the gradient of ``min`` is the gradient at
+the argmin); without gradients, float32 / float64 inputs reuse the tree's distances, which are
+bit-identical to that recomputation (same formula, same precision; tested).
 
 .. _pykdtree: https://github.com/storpipfugl/pykdtree
 """
@@ -42,8 +45,8 @@ from spacetime.errors import InputError
 
 __all__ = ["KNN", "knn_points", "knn_gather", "morton_order"]
 
-_BRUTE_CHUNK = 2**24  # max query×data distances held at once by the brute-force path
-_SORT_MIN = 2048  # Morton-sort query sets at least this large
+_BRUTE_CHUNK = {"cuda": 2**24, "cpu": 2**22}  # max query×data distances held at once (brute)
+_SORT_MIN = 32768  # Morton-sort clouds at least this large (measured: no gain below)
 
 
 class KNN(NamedTuple):
@@ -146,32 +149,52 @@ class _SortedCloud:
             self._tree = KDTree(self.pts)
         return self._tree
 
-    def query(self, other: _SortedCloud, k: int) -> np.ndarray:
-        """Indices ``(P_other, k)`` (int64, into this cloud's original order) of ``other``'s kNN."""
-        _, idx = self.tree.query(other.pts, k=k, sqr_dists=True)
-        idx = idx.reshape(other.pts.shape[0], k).astype(np.int64, copy=False)
+    def query(self, other: _SortedCloud, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Squared distances and int64 indices (into this cloud's original order), both
+        ``(P_other, k)`` in ``other``'s original order, of ``other``'s kNN in this cloud."""
+        d, idx = self.tree.query(other.pts, k=k, sqr_dists=True)
+        m = other.pts.shape[0]
+        d = d.reshape(m, k)
+        idx = idx.reshape(m, k).astype(np.int64, copy=False)
         if self.order is not None:
             idx = self.order[idx]
         if other.order is not None:
-            out = np.empty_like(idx)
-            out[other.order] = idx
-            idx = out
-        return idx
+            inv = np.empty_like(other.order)
+            inv[other.order] = np.arange(m)
+            idx, d = idx[inv], d[inv]
+        return d, idx
 
 
-def _tree_idx_pairs(
+class _Found(NamedTuple):
+    idx: torch.Tensor  # (N, P, k), -1 where absent
+    dists: torch.Tensor | None  # (N, P, k) squared, from the tree (tree backend only)
+
+
+def _tree_pairs(
     x: torch.Tensor,
     y: torch.Tensor,
     lx: torch.Tensor,
     ly: torch.Tensor,
     kx: int,
     ky: int | None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Tree backend; x→y with ``kx`` neighbours and, if ``ky`` is given, y→x sharing the sorts."""
+) -> tuple[_Found, _Found | None]:
+    """Tree backend; x→y with ``kx`` neighbours and, if ``ky`` is given, y→x sharing the sorts.
+
+    Distances use the padding convention of :class:`KNN` (0 padded rows, inf missing slots).
+    """
     n = x.shape[0]
-    ix = torch.full((n, x.shape[1], kx), -1, dtype=torch.int64)
-    iy = None if ky is None else torch.full((n, y.shape[1], ky), -1, dtype=torch.int64)
+    ddt = torch.float64 if x.dtype == torch.float64 else torch.float32
+
+    def alloc(p: int, k: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.full((n, p, k), -1, dtype=torch.int64)
+        d = torch.zeros((n, p, k), dtype=ddt)
+        for b, nb in enumerate(lengths):
+            d[b, :nb] = float("inf")
+        return idx, d
+
     lxs, lys = lx.tolist(), ly.tolist()
+    ix, dx = alloc(x.shape[1], kx, lxs)
+    iy, dy = alloc(y.shape[1], ky, lys) if ky is not None else (None, None)
     for b in range(n):
         nx, ny = lxs[b], lys[b]
         if nx == 0 or ny == 0:
@@ -179,12 +202,16 @@ def _tree_idx_pairs(
         cx = _SortedCloud(_np_points(x[b, :nx]))
         cy = _SortedCloud(_np_points(y[b, :ny]))
         k = min(kx, ny)
-        ix[b, :nx, :k] = torch.from_numpy(cy.query(cx, k))
-        if iy is not None and ky is not None:
+        d, i = cy.query(cx, k)
+        ix[b, :nx, :k], dx[b, :nx, :k] = torch.from_numpy(i), torch.from_numpy(d)
+        if iy is not None and dy is not None and ky is not None:
             k = min(ky, nx)
-            iy[b, :ny, :k] = torch.from_numpy(cx.query(cy, k))
-    ix = ix.to(x.device)
-    return ix, (None if iy is None else iy.to(x.device))
+            d, i = cx.query(cy, k)
+            iy[b, :ny, :k], dy[b, :ny, :k] = torch.from_numpy(i), torch.from_numpy(d)
+    dev = x.device
+    fx = _Found(ix.to(dev), dx.to(dev))
+    fy = None if iy is None or dy is None else _Found(iy.to(dev), dy.to(dev))
+    return fx, fy
 
 
 def _sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -218,7 +245,8 @@ def _brute_idx(
         return idx
     kk = min(k, p2)
     ymask = torch.arange(p2, device=x.device)[None, :] < ly[:, None]  # (N, P2)
-    chunk = max(1, _BRUTE_CHUNK // max(p2 * n, 1))
+    budget = _BRUTE_CHUNK.get(x.device.type, 2**22)
+    chunk = max(1, budget // max(p2 * n, 1))
     slot = torch.arange(kk, device=x.device)
     for s in range(0, p1, chunk):
         xc = x[:, s : s + chunk]  # (N, c, D)
@@ -241,7 +269,7 @@ def _resolve_backend(backend: str, device: torch.device) -> str:
     return backend
 
 
-def find_nn_idx(
+def find_nn(
     x: torch.Tensor,
     y: torch.Tensor,
     lx: torch.Tensor,
@@ -249,15 +277,24 @@ def find_nn_idx(
     kx: int,
     ky: int | None = None,
     backend: str = "auto",
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Indices only (no autograd): x→y ``(N, P1, kx)`` and, if ``ky`` given, y→x ``(N, P2, ky)``."""
+) -> tuple[_Found, _Found | None]:
+    """Neighbours without autograd: x→y ``(N, P1, kx)`` and, if ``ky`` given, y→x."""
     backend = _resolve_backend(backend, x.device)
     with torch.no_grad():
         if backend == "tree":
-            return _tree_idx_pairs(x, y, lx, ly, kx, ky)
-        ix = _brute_idx(x, y, lx, ly, kx)
-        iy = None if ky is None else _brute_idx(y, x, ly, lx, ky)
-        return ix, iy
+            return _tree_pairs(x, y, lx, ly, kx, ky)
+        fx = _Found(_brute_idx(x, y, lx, ly, kx), None)
+        fy = None if ky is None else _Found(_brute_idx(y, x, ly, lx, ky), None)
+        return fx, fy
+
+
+def _dists(x: torch.Tensor, y: torch.Tensor, lx: torch.Tensor, found: _Found) -> torch.Tensor:
+    """Final squared distances: the tree's when they are already exact and no grad is needed
+    (same formula and dtype, bit-identical), else recomputed with autograd."""
+    need_grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
+    if found.dists is not None and not need_grad and found.dists.dtype == x.dtype:
+        return found.dists
+    return gather_dists(x, y, lx, found.idx)[0]
 
 
 def gather_dists(
@@ -333,9 +370,10 @@ def knn_points(
         raise InputError(f"p2: expected device {x.device} (same as p1), got {y.device}")
     if x.dtype != y.dtype:
         raise InputError(f"p2: expected dtype {x.dtype} (same as p1), got {y.dtype}")
-    idx, _ = find_nn_idx(x, y, lx, ly, K, None, backend)
-    dists, knn = gather_dists(x, y, lx, idx)
-    return KNN(dists, idx, knn if return_nn else None)
+    found, _ = find_nn(x, y, lx, ly, K, None, backend)
+    dists = _dists(x, y, lx, found)
+    knn = knn_gather(y, found.idx) if return_nn else None
+    return KNN(dists, found.idx, knn)
 
 
 class NNBoth(NamedTuple):
@@ -369,11 +407,11 @@ def nn_both_ways(
         raise InputError(f"{ny}: expected device {xp.device} (same as {nx}), got {yp.device}")
     if xp.dtype != yp.dtype:
         raise InputError(f"{ny}: expected dtype {xp.dtype} (same as {nx}), got {yp.dtype}")
-    ixy, iyx = find_nn_idx(xp, yp, lx, ly, 1, 1, backend)
-    assert iyx is not None
-    dxy, _ = gather_dists(xp, yp, lx, ixy)
-    dyx, _ = gather_dists(yp, xp, ly, iyx)
-    nn = NNBoth(dxy[..., 0], ixy[..., 0], dyx[..., 0], iyx[..., 0], lx, ly)
+    fxy, fyx = find_nn(xp, yp, lx, ly, 1, 1, backend)
+    assert fyx is not None
+    dxy = _dists(xp, yp, lx, fxy)
+    dyx = _dists(yp, xp, ly, fyx)
+    nn = NNBoth(dxy[..., 0], fxy.idx[..., 0], dyx[..., 0], fyx.idx[..., 0], lx, ly)
     return nn, xp, yp
 
 
