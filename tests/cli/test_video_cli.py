@@ -29,3 +29,80 @@ def test_table_errors(capsys):
     assert "does not take 'bogus'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["video", "table", "c3d", "--model-kwargs", "[1]"])
+
+
+def _train_args(run, *extra):
+    return ["video", "train", "--model", "toy-slow-fusion", "--data", "synthetic-motion",
+            "--classes", "motion", "--videos-per-class", "2", "--frames", "8", "--size", "32",
+            "--batch-size", "4", "--lr", "0.01", "--out", str(run), "--no-progress", *extra]
+
+
+def test_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
+    import csv
+    import json
+
+    import torch
+
+    from spacetime.engine import load_checkpoint
+    from spacetime.video.io import write_video
+
+    monkeypatch.setenv("SPACETIME_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    assert main(_train_args(run, "--epochs", "2")) == 0
+    for name in ("config.json", "metrics.csv", "metrics.json", "curves.png",
+                 "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert (run / name).is_file(), name
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["meta"]["model"] == "toy-slow-fusion" and len(ckpt["meta"]["classes"]) == 8
+    assert ckpt["meta"]["model_kwargs"] == {"num_classes": 8}
+    out = capsys.readouterr().out
+    assert "epoch 1" in out and "run directory" in out
+
+    # resume: a third epoch continues from the checkpoint
+    assert main(_train_args(run, "--epochs", "3", "--resume")) == 0
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    capsys.readouterr()
+
+    # eval with 2 clips per video
+    assert main(["video", "eval", "--checkpoint", str(run / "checkpoints" / "best.pt"),
+                 "--num-clips", "2", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "video" in out and "top-1 %" in out
+    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["num_clips"] == 2
+    assert metrics["clip"]["num_samples"] == 2 * metrics["video"]["num_samples"]
+    assert len(metrics["video"]["confusion"]) == 8
+    assert (run / "eval" / "confusion.png").is_file()
+
+    # predict on a real video file
+    clip = (torch.arange(16 * 3 * 32 * 32) % 251).to(torch.uint8).view(16, 3, 32, 32)
+    video = write_video(tmp_path / "clip.mp4", clip, 8)
+    assert main(["video", "predict", str(video), "--checkpoint",
+                 str(run / "checkpoints" / "last.pt"), "--num-clips", "3", "--json"]) == 0
+    pred = json.loads(capsys.readouterr().out)
+    probs = [r["probability"] for r in pred["top"]]
+    assert len(pred["top"]) == 5 and pred["num_clips"] == 3
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-6
+    assert main(["video", "predict", str(video), "--checkpoint",
+                 str(run / "checkpoints" / "last.pt")]) == 0
+    assert " 1. " in capsys.readouterr().out
+
+
+def test_cli_user_errors(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setenv("SPACETIME_CACHE", str(tmp_path / "cache"))
+    assert main(_train_args(tmp_path / "r", "--data", "imagenet")) == 1
+    assert "--data: expected synthetic-motion" in capsys.readouterr().err
+    assert main(_train_args(tmp_path / "r", "--resume")) == 1
+    assert "--resume: no checkpoint" in capsys.readouterr().err
+    assert main(_train_args(tmp_path / "r", "--model", "nope")) == 1
+    assert "model: expected one of" in capsys.readouterr().err
+    assert main(["video", "eval", "--checkpoint", str(tmp_path / "none.pt")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "spacetime-checkpoint", "version": 1, "model": {}, "meta": {}}, foreign)
+    assert main(["video", "predict", "x.mp4", "--checkpoint", str(foreign)]) == 1
+    assert "missing meta['model']" in capsys.readouterr().err
+    assert main(["video"]) == 2
