@@ -87,6 +87,10 @@ def test_warp_bad_inputs_and_broadcast():
     assert m.all()
     out1, _ = warp(torch.rand(1, 1, 1, 1), torch.zeros(1, 2, 1, 1))  # 1x1 image
     assert out1.shape == (1, 1, 1, 1)
+    nan_flow = torch.zeros(2, 4, 5)
+    nan_flow[0, 1, 1] = float("nan")
+    _, m = warp(img[0], nan_flow)  # NaN flow is reported as out of frame
+    assert not m[1, 1] and m.sum() == 19
 
 
 def test_warp_gradcheck():

@@ -69,7 +69,8 @@ def warp(
     Returns:
         ``(warped, in_frame)``: the warped image (same shape as ``image``) and a bool mask
         ``(N, H, W)`` (or ``(H, W)``) that is False where ``x + flow(x)`` falls outside
-        ``[0, W - 1] x [0, H - 1]`` (pixel centres, ``align_corners=True``).
+        ``[0, W - 1] x [0, H - 1]`` (pixel centres, ``align_corners=True``). A NaN flow
+        pixel is reported as out of frame (its warped value is not meaningful).
     """
     img, batched = as_image_batch(image, "image")
     fl, _ = as_flow_batch(flow, "flow")
