@@ -1,8 +1,9 @@
 """Loaders for real 3D datasets: ShapeNetCore v1/v2, R2N2 renderings + voxels, Pix3D and
 ModelNet10/40 (``torch.utils.data.Dataset``s indexed at construction, loaded lazily per item),
-and :func:`collate_3d`, which batches their items into ``Meshes`` / ``Pointclouds``.
+and :func:`collate_3d`, which batches their items into ``Meshes`` / ``Pointclouds``; and the
+built-in :class:`SyntheticShapes` (procedural objects rendered with every kind of ground truth).
 
-Folder layouts and examples: ``docs/datasets_3d.md``.
+Folder layouts and examples: ``docs/datasets_3d.md``, ``docs/synthetic_3d.md``.
 """
 
 from spacetime.shapes.datasets.collate import collate_3d
@@ -13,6 +14,8 @@ from spacetime.shapes.datasets.pix3d import (
     Pix3D,
     pix3d_camera,
 )
+from spacetime.shapes.datasets.procedural import CATEGORIES as SYNTHETIC_CATEGORIES
+from spacetime.shapes.datasets.procedural import ProceduralObject, make_object
 from spacetime.shapes.datasets.r2n2 import (
     R2N2,
     R2N2_FOCAL_NDC,
@@ -28,6 +31,16 @@ from spacetime.shapes.datasets.shapenet import (
     ShapeNetCore,
     read_shapenet_split_csv,
     read_shapenet_taxonomy,
+)
+from spacetime.shapes.datasets.synthetic import (
+    SYNTHETIC_RETURNS,
+    SyntheticShapes,
+    camera_aligned_voxels,
+    demonstrate_scale_ambiguity,
+    occupancy_samples,
+    render_view,
+    sample_view,
+    solid_voxels,
 )
 
 __all__ = [
@@ -50,4 +63,15 @@ __all__ = [
     "PIX3D_BAD_IMAGES",
     "ModelNet",
     "read_modelnet_off",
+    "SyntheticShapes",
+    "SYNTHETIC_CATEGORIES",
+    "SYNTHETIC_RETURNS",
+    "ProceduralObject",
+    "make_object",
+    "render_view",
+    "sample_view",
+    "solid_voxels",
+    "camera_aligned_voxels",
+    "occupancy_samples",
+    "demonstrate_scale_ambiguity",
 ]
