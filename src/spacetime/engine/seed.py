@@ -103,7 +103,7 @@ def set_rng_state(
         {
             "bit_generator": npst["bit_generator"],
             "state": {
-                "key": npst["key"].numpy().astype(np.uint32),
+                "key": npst["key"].cpu().numpy().astype(np.uint32),
                 "pos": int(npst["pos"]),
             },
             "has_gauss": int(npst["has_gauss"]),
