@@ -244,3 +244,13 @@ def test_cuda_amp_training_and_resume(tmp_path, amp_dtype):
     assert hist[-1]["train/loss"] < hist[0]["train/loss"] + 0.1
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert state["rng"]["cuda"] and next(iter(state["model"].values())).device.type == "cpu"
+
+
+def test_resume_into_a_different_model_is_an_input_error(tmp_path):
+    seed_everything(0)
+    loader = build_loader(toy_data(8), 4)
+    trainer = Trainer(toy_model(), loader, None, TrainConfig(epochs=1, progress=False))
+    path = trainer.save_checkpoint(tmp_path / "c.pt")
+    other = Trainer(toy_model(num_classes=5), loader, None, TrainConfig(epochs=1, progress=False))
+    with pytest.raises(InputError, match="checkpoint: does not match this model"):
+        other.fit(resume=path)

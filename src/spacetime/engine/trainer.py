@@ -25,7 +25,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,6 @@ class TrainConfig:
     monitor_mode: str | None = None
     log_every: int = 50
     plot: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise :class:`~spacetime.errors.InputError` on an invalid field."""
@@ -290,9 +289,18 @@ class Trainer:
         }
 
     def load_state_dict(self, state: Mapping[str, Any], *, restore_rng: bool = True) -> None:
-        """Restore from :meth:`state_dict` / a checkpoint dict."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Restore from :meth:`state_dict` / a checkpoint dict.
+
+        Raises:
+            InputError: the checkpoint's model or optimiser does not match this trainer's.
+        """
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise InputError(
+                f"checkpoint: does not match this model / optimiser ({str(exc)[:300]})"
+            ) from exc
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
