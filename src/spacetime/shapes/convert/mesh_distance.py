@@ -36,7 +36,7 @@ __all__ = [
     "mesh_occupancy",
 ]
 
-_DEFAULT_CHUNK = 1 << 21
+_DEFAULT_CHUNK = 1 << 16  # pairs per step: small enough to stay in cache
 
 
 def _dot(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -97,6 +97,80 @@ def _chunk_rows(num_faces: int, chunk_size: int) -> int:
     return max(1, chunk_size // max(1, num_faces))
 
 
+def _nearest_faces(points: torch.Tensor, tri: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """Index ``(P,)`` of the closest triangle of ``tri (F, 3, 3)`` to each point (no autograd).
+
+    Ericson's region test written on barycentric coordinates: every dot product is a matmul
+    ``p · e`` minus a per-triangle constant, and the squared distance is
+    ``|ap|² − 2(s·d1 + t·d2) + s²|ab|² + 2st ab·ac + t²|ac|²`` for the closest point
+    ``a + s·ab + t·ac``, so the ``(P, F)`` work is scalar arrays only. Computed in float64
+    around the mesh centroid to avoid cancellation.
+    """
+    with torch.no_grad():
+        t64 = tri.detach().to(torch.float64)
+        centre = t64.reshape(-1, 3).mean(0)
+        t64 = t64 - centre
+        p64 = points.detach().to(torch.float64) - centre
+        a, b, c = t64[:, 0], t64[:, 1], t64[:, 2]
+        ab, ac = b - a, c - a
+        e = torch.stack([ab, ac, a], dim=1).reshape(-1, 3).T  # (3, 3F): ab, ac, a per face
+        ab_a, ac_a = (ab * a).sum(-1), (ac * a).sum(-1)
+        ab_b, ac_b = (ab * b).sum(-1), (ac * b).sum(-1)
+        ab_c, ac_c = (ab * c).sum(-1), (ac * c).sum(-1)
+        aa, abac, cc = (ab * ab).sum(-1), (ab * ac).sum(-1), (ac * ac).sum(-1)
+        a2 = (a * a).sum(-1)
+        num_f = tri.shape[0]
+        rows = _chunk_rows(num_f, chunk_size)
+        best = []
+        for s0 in range(0, p64.shape[0], rows):
+            p = p64[s0 : s0 + rows]
+            proj = (p @ e).reshape(p.shape[0], num_f, 3)
+            p_ab, p_ac, p_a = proj[..., 0], proj[..., 1], proj[..., 2]
+            d1, d2 = p_ab - ab_a, p_ac - ac_a
+            d3, d4 = p_ab - ab_b, p_ac - ac_b
+            d5, d6 = p_ab - ab_c, p_ac - ac_c
+            va = d3 * d6 - d5 * d4
+            vb = d5 * d2 - d1 * d6
+            vc = d1 * d4 - d3 * d2
+            den = _safe(va + vb + vc)
+            s = vb / den
+            t = vc / den
+            # edge BC
+            e1, e2 = d4 - d3, d5 - d6
+            m = (va <= 0) & (e1 >= 0) & (e2 >= 0)
+            w = e1 / _safe(e1 + e2)
+            s = torch.where(m, 1 - w, s)
+            t = torch.where(m, w, t)
+            # edge AC
+            m = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
+            w = d2 / _safe(d2 - d6)
+            s = torch.where(m, 0.0, s)
+            t = torch.where(m, w, t)
+            # vertex C
+            m = (d6 >= 0) & (d5 <= d6)
+            s = torch.where(m, 0.0, s)
+            t = torch.where(m, 1.0, t)
+            # edge AB
+            m = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
+            w = d1 / _safe(d1 - d3)
+            s = torch.where(m, w, s)
+            t = torch.where(m, 0.0, t)
+            # vertex B
+            m = (d3 >= 0) & (d4 <= d3)
+            s = torch.where(m, 1.0, s)
+            t = torch.where(m, 0.0, t)
+            # vertex A
+            m = (d1 <= 0) & (d2 <= 0)
+            s = torch.where(m, 0.0, s)
+            t = torch.where(m, 0.0, t)
+            ap2 = (p * p).sum(-1)[:, None] - 2 * p_a + a2
+            d2sq = ap2 - 2 * (s * d1 + t * d2) + s * s * aa + 2 * s * t * abac + t * t * cc
+            best.append(d2sq.argmin(dim=1))
+    if not best:
+        return torch.zeros(0, dtype=torch.long, device=points.device)
+    return torch.cat(best)
+
+
 def _one_mesh_distance(
     verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk_size: int, index: int
 ) -> torch.Tensor:
@@ -104,35 +178,40 @@ def _one_mesh_distance(
     if faces.shape[0] == 0:
         raise InputError(f"meshes: expected meshes with faces, got meshes[{index}] with no faces")
     tri = verts[faces]  # (F, 3, 3)
-    a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
-    rows = _chunk_rows(faces.shape[0], chunk_size)
-    best = []
-    with torch.no_grad():
-        for s in range(0, points.shape[0], rows):
-            p = points[s : s + rows, None, :]
-            q = closest_points_on_triangles(p, a[None], b[None], c[None])
-            best.append(((q - p) ** 2).sum(-1).argmin(dim=1))
-    if not best:
+    fidx = _nearest_faces(points, tri, chunk_size)
+    if fidx.numel() == 0:
         return points.new_zeros((0,))
-    fidx = torch.cat(best)
-    # Recompute on the winning triangle only: cheap, and differentiable in verts and points.
-    q = closest_points_on_triangles(points, a[fidx], b[fidx], c[fidx])
+    # Recompute on the winning triangle only: exact, and differentiable in verts and points.
+    a, b, c = tri[fidx, 0], tri[fidx, 1], tri[fidx, 2]
+    q = closest_points_on_triangles(points, a, b, c)
     return ((q - points) ** 2).sum(-1)
 
 
 def _one_mesh_winding(
     verts: torch.Tensor, faces: torch.Tensor, points: torch.Tensor, chunk_size: int
 ) -> torch.Tensor:
+    """Winding numbers ``(P,)``: component arrays ``(rows, F)``, no ``(..., 3)`` reductions."""
     tri = verts[faces]
     rows = _chunk_rows(faces.shape[0], chunk_size)
+    ax, ay, az = (tri[None, :, 0, k] for k in range(3))
+    bx, by, bz = (tri[None, :, 1, k] for k in range(3))
+    cx, cy, cz = (tri[None, :, 2, k] for k in range(3))
     out = []
     for s in range(0, points.shape[0], rows):
-        p = points[s : s + rows, None, :]
-        a, b, c = tri[None, :, 0] - p, tri[None, :, 1] - p, tri[None, :, 2] - p
-        la, lb, lc = a.norm(dim=-1), b.norm(dim=-1), c.norm(dim=-1)
-        num = _dot(a, torch.cross(b, c, dim=-1))
-        den = la * lb * lc + _dot(a, b) * lc + _dot(b, c) * la + _dot(c, a) * lb
-        out.append(torch.atan2(num, den).sum(dim=1) * (2.0 / (4.0 * math.pi)))
+        p = points[s : s + rows]
+        px, py, pz = p[:, 0:1], p[:, 1:2], p[:, 2:3]
+        x1, y1, z1 = ax - px, ay - py, az - pz
+        x2, y2, z2 = bx - px, by - py, bz - pz
+        x3, y3, z3 = cx - px, cy - py, cz - pz
+        la = (x1 * x1 + y1 * y1 + z1 * z1).sqrt()
+        lb = (x2 * x2 + y2 * y2 + z2 * z2).sqrt()
+        lc = (x3 * x3 + y3 * y3 + z3 * z3).sqrt()
+        det = x1 * (y2 * z3 - z2 * y3) - y1 * (x2 * z3 - z2 * x3) + z1 * (x2 * y3 - y2 * x3)
+        ab = x1 * x2 + y1 * y2 + z1 * z2
+        bc = x2 * x3 + y2 * y3 + z2 * z3
+        ca = x3 * x1 + y3 * y1 + z3 * z1
+        den = la * lb * lc + ab * lc + bc * la + ca * lb
+        out.append(torch.atan2(det, den).sum(dim=1) * (1.0 / (2.0 * math.pi)))
     if not out:
         return points.new_zeros((0,))
     return torch.cat(out)
