@@ -54,3 +54,15 @@ def test_cli_help(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
     assert exc.value.code == 0
+
+
+def test_atomic_write_file_mode_follows_umask(tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "mode.bin"
+    with atomic_write(target) as f:
+        f.write(b"x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
