@@ -45,6 +45,8 @@ from spacetime.shapes.convert import (
     winding_number,
 )
 from spacetime.shapes.io import (
+    detect_kind,
+    from_trimesh,
     load,
     load_depth,
     load_mesh,
@@ -57,6 +59,7 @@ from spacetime.shapes.io import (
     save_normals,
     save_pointcloud,
     save_voxels,
+    to_trimesh,
 )
 from spacetime.shapes.metrics import (
     chamfer_and_f1,
@@ -70,6 +73,12 @@ from spacetime.shapes.metrics import (
     normal_metrics,
     voxel_iou,
 )
+from spacetime.shapes.render import (
+    RasterOutput,
+    camera_for_bounds,
+    render_depth_normals,
+    render_mesh_image,
+)
 from spacetime.shapes.structures import (
     CameraExtrinsics,
     CameraIntrinsics,
@@ -78,6 +87,8 @@ from spacetime.shapes.structures import (
     Pointclouds,
     ShapeLayers,
     VoxelGrid,
+    compose_shape_layers,
+    decompose_shape_layers,
     join_meshes_as_batch,
     join_meshes_as_scene,
     join_pointclouds_as_batch,
@@ -91,6 +102,8 @@ __all__ = [
     "VoxelGrid",
     "Octree",
     "ShapeLayers",
+    "compose_shape_layers",
+    "decompose_shape_layers",
     "CameraIntrinsics",
     "CameraExtrinsics",
     "look_at",
@@ -154,4 +167,12 @@ __all__ = [
     "save_depth",
     "load_normals",
     "save_normals",
+    "detect_kind",
+    "to_trimesh",
+    "from_trimesh",
+    # rendering
+    "render_depth_normals",
+    "RasterOutput",
+    "render_mesh_image",
+    "camera_for_bounds",
 ]
