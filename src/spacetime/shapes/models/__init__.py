@@ -1,3 +1,123 @@
-"""spacetime.shapes.models."""
+"""The lecture's 3D models: depth / normal prediction, voxel classification and generation,
+octree generation, PointNet, point-set generation and occupancy networks.
 
-__all__: list[str] = []
+Plain ``nn.Module`` classes with keyword-only builders; :data:`SHAPE_MODEL_BUILDERS` maps the
+CLI names to the builders and :data:`MODEL_TASKS` to the task (what the model eats, how it is
+trained and evaluated; see :mod:`spacetime.shapes.models.training`). ``docs/shape_models.md``
+lists the papers and shapes.
+"""
+
+from collections.abc import Callable
+
+from torch import nn
+
+from spacetime.shapes.models._blocks import ImageEncoder, activation_bytes, check_image
+from spacetime.shapes.models.dense import (
+    DepthFCN,
+    EncoderDecoder2d,
+    NormalFCN,
+    depth_fcn,
+    normal_fcn,
+)
+from spacetime.shapes.models.occnet import (
+    OCC_BOX,
+    ConditionalBatchNorm1d,
+    MeshExtraction,
+    OccupancyNetwork,
+    extract_mesh,
+    occnet,
+)
+from spacetime.shapes.models.octree import (
+    OctreeGenerator,
+    OctreeOutput,
+    octree_gen,
+    octree_loss,
+    octree_targets,
+)
+from spacetime.shapes.models.points import (
+    PointNet,
+    PointSetGenerator,
+    TNet,
+    point_gen,
+    pointnet,
+)
+from spacetime.shapes.models.training import (
+    MODEL_TASKS,
+    TASK_RETURNS,
+    MeshNormalizedDataset,
+    ShapeStep,
+    evaluate_shape_model,
+    predict_shapes,
+    resize_voxels,
+)
+from spacetime.shapes.models.voxels import (
+    VoxelClassifier,
+    VoxelGenerator,
+    VoxelTubes,
+    voxel_gen,
+    voxel_tubes,
+    voxels_to_shapenets_input,
+    voxnet,
+)
+
+#: CLI model name → keyword-only builder
+SHAPE_MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "depth-fcn": depth_fcn,
+    "normal-fcn": normal_fcn,
+    "voxnet": voxnet,
+    "voxel-gen": voxel_gen,
+    "voxel-tubes": voxel_tubes,
+    "octree-gen": octree_gen,
+    "pointnet": pointnet,
+    "point-gen": point_gen,
+    "occnet": occnet,
+}
+
+__all__ = [
+    "SHAPE_MODEL_BUILDERS",
+    "MODEL_TASKS",
+    "TASK_RETURNS",
+    # blocks
+    "ImageEncoder",
+    "check_image",
+    "activation_bytes",
+    # dense prediction
+    "EncoderDecoder2d",
+    "DepthFCN",
+    "NormalFCN",
+    "depth_fcn",
+    "normal_fcn",
+    # voxels
+    "VoxelClassifier",
+    "VoxelGenerator",
+    "VoxelTubes",
+    "voxnet",
+    "voxel_gen",
+    "voxel_tubes",
+    "voxels_to_shapenets_input",
+    # octree
+    "OctreeGenerator",
+    "OctreeOutput",
+    "octree_gen",
+    "octree_targets",
+    "octree_loss",
+    # points
+    "TNet",
+    "PointNet",
+    "PointSetGenerator",
+    "pointnet",
+    "point_gen",
+    # occupancy
+    "ConditionalBatchNorm1d",
+    "OccupancyNetwork",
+    "occnet",
+    "extract_mesh",
+    "MeshExtraction",
+    "OCC_BOX",
+    # training / evaluation
+    "ShapeStep",
+    "resize_voxels",
+    "evaluate_shape_model",
+    "predict_shapes",
+    "MeshNormalizedDataset",
+]

@@ -1,0 +1,95 @@
+"""Building blocks shared by the shape models: input checks, a 2D image encoder, counters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from spacetime.checks import check_tensor
+from spacetime.errors import InputError
+
+__all__ = ["check_image", "ImageEncoder", "activation_bytes", "conv2d_block"]
+
+
+def check_image(
+    x: Any, name: str = "images", size: int | None = None, multiple_of: int = 1
+) -> tuple[int, int]:
+    """Check an RGB batch ``(N, 3, H, W)`` (float); ``size``: required ``H = W``;
+    ``multiple_of``: ``H`` and ``W`` must be multiples of it. Returns ``(H, W)``.
+
+    Raises:
+        InputError: wrong rank, channels, dtype or size.
+    """
+    check_tensor(x, name, ("N", 3, "H", "W"), dtype="float")
+    h, w = int(x.shape[2]), int(x.shape[3])
+    if size is not None and (h, w) != (size, size):
+        raise InputError(f"{name}: expected images of size {size}x{size}, got {h}x{w}")
+    if h % multiple_of or w % multiple_of or h == 0 or w == 0:
+        raise InputError(
+            f"{name}: expected H and W to be positive multiples of {multiple_of}, got {h}x{w}"
+        )
+    return h, w
+
+
+def conv2d_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """``Conv 3×3 → BatchNorm → ReLU``."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ImageEncoder(nn.Module):
+    """A small VGG-like 2D CNN: RGB ``(N, 3, S, S)`` → latent code ``(N, latent_dim)``.
+
+    Each stage is ``conv 3×3 stride 2 → conv 3×3`` (BatchNorm, ReLU); the last feature map is
+    averaged over space and mapped to the code by a linear layer (3D-R2N2 / PSGN / ONet style
+    image encoders, scaled down).
+
+    Args:
+        image_size: ``S`` (checked on every call).
+        widths: channels of the stages (one stride-2 stage each).
+        latent_dim: size of the code.
+    """
+
+    def __init__(self, image_size: int, widths: Sequence[int], latent_dim: int) -> None:
+        super().__init__()
+        if not widths:
+            raise InputError("widths: expected at least one stage width, got none")
+        self.image_size = int(image_size)
+        layers: list[nn.Module] = []
+        cin = 3
+        for w in widths:
+            layers += [conv2d_block(cin, w, 2), conv2d_block(w, w, 1)]
+            cin = w
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, latent_dim)
+        self.latent_dim = int(latent_dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        check_image(images, "images", self.image_size)
+        f = self.features(images).mean(dim=(2, 3))
+        return torch.relu(self.fc(f))
+
+
+def activation_bytes(module: nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, int]:
+    """Run ``module(*args, **kwargs)`` with autograd on and count the bytes of the distinct
+    tensors saved for the backward pass, parameters excluded: the activation memory of a
+    training step, measured exactly and independently of the allocator (works on CPU).
+    Returns ``(output, bytes)``."""
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        st = t.untyped_storage()
+        if st.data_ptr() not in params:
+            seen[st.data_ptr()] = max(seen.get(st.data_ptr(), 0), st.nbytes())
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = module(*args, **kwargs)
+    return out, int(sum(seen.values()))
