@@ -166,10 +166,13 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return inner if isinstance(inner, nn.Module) else model
 
 
-def _to_float(v: Any) -> float:
-    if isinstance(v, torch.Tensor):
-        return float(v.detach().float().mean())
-    return float(v)
+def _accumulate(sums: dict[str, Any], key: str, value: Any, n: float) -> None:
+    """``sums[key] += mean(value) * n``, keeping tensors on their device (float64)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().double().mean()
+    else:
+        value = float(value)
+    sums[key] = sums.get(key, 0.0) + value * n
 
 
 class Trainer:
@@ -341,11 +344,18 @@ class Trainer:
         return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
 
     def _run_epoch(self, loader: Any, *, train: bool, desc: str) -> dict[str, float]:
+        """One pass over ``loader``; returns sample-weighted means over all ranks.
+
+        Sums stay on the device (no host sync per step on GPU); on CPU a non-finite loss stops
+        training at the step where it appears, on GPU at the end of the epoch.
+        """
         model = self.ddp_model
         model.train(train)
-        sums: dict[str, float] = {}
+        sums: dict[str, Any] = {}
         count = 0.0
         bar = self._progress(loader, desc)
+        show = bar is not loader
+        check_each_step = self.device.type == "cpu" and not self.scaler.is_enabled()
         grad_ctx = contextlib.nullcontext() if train else torch.no_grad()
         with grad_ctx:
             for batch in bar:
@@ -356,13 +366,10 @@ class Trainer:
                     loss, metrics = self.step_fn(model, batch)
                 metrics = dict(metrics)
                 n = float(metrics.pop("n", batch_size_of(batch)))
+                loss_d = loss.detach()
                 if train:
-                    if not self.scaler.is_enabled() and not bool(torch.isfinite(loss.detach())):
-                        raise SpacetimeError(
-                            f"training diverged: loss is {float(loss.detach())} at step "
-                            f"{self.step} (epoch {self.epoch + 1}); lower the learning rate "
-                            "or enable gradient clipping"
-                        )
+                    if check_each_step and not bool(torch.isfinite(loss_d)):
+                        self._diverged(float(loss_d))
                     self.optimizer.zero_grad(set_to_none=True)
                     self.scaler.scale(loss).backward()
                     if self.config.grad_clip is not None:
@@ -372,18 +379,26 @@ class Trainer:
                     self.scaler.update()
                     self.scheduler.step()
                     self.step += 1
-                loss_v = float(loss.detach())
-                if train and self.run is not None and self.step % self.config.log_every == 0:
-                    self.run.log_step("train/loss_step", loss_v, self.step)
-                sums["loss"] = sums.get("loss", 0.0) + loss_v * n
+                    if self.run is not None and self.step % self.config.log_every == 0:
+                        self.run.log_step("train/loss_step", float(loss_d), self.step)
+                _accumulate(sums, "loss", loss_d, n)
                 for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + _to_float(v) * n
+                    _accumulate(sums, k, v, n)
                 count += n
-                if bar is not loader:
-                    bar.set_postfix(loss=f"{loss_v:.4f}")
-        totals = all_reduce_sums({**sums, "__n": count}, self.device)
+                if show:
+                    bar.set_postfix(loss=f"{float(loss_d):.4f}")
+        local = {k: float(v) for k, v in sums.items()}
+        if train and not self.scaler.is_enabled() and not math.isfinite(local.get("loss", 0.0)):
+            self._diverged(local["loss"])
+        totals = all_reduce_sums({**local, "__n": count}, self.device)
         n_all = totals.pop("__n")
         return {k: (v / n_all if n_all else float("nan")) for k, v in totals.items()}
+
+    def _diverged(self, value: float) -> None:
+        raise SpacetimeError(
+            f"training diverged: loss is {value} at step {self.step} (epoch {self.epoch + 1}); "
+            "lower the learning rate or enable gradient clipping"
+        )
 
     @torch.no_grad()
     def evaluate(self, loader: Any | None = None) -> dict[str, float]:
