@@ -379,3 +379,13 @@ def test_sample_view_fits_bounding_sphere():
 
 def test_returns_constant():
     assert set(SYNTHETIC_RETURNS) >= {"image", "depth", "mask", "voxels_cam", "occupancy"}
+
+
+def test_contact_sheet():
+    from spacetime.shapes.datasets.synthetic import contact_sheet
+
+    img = contact_sheet(["mug", "bottle"], 2, 24, mesh_resolution=16)
+    assert img.shape == (48, 48, 3)
+    assert float(img.min()) >= 0 and float(img.max()) <= 1 and float(img.min()) < 0.9
+    with pytest.raises(InputError, match="categories"):
+        contact_sheet(["sofa"])

@@ -67,6 +67,7 @@ __all__ = [
     "camera_aligned_voxels",
     "occupancy_samples",
     "demonstrate_scale_ambiguity",
+    "contact_sheet",
 ]
 
 #: Everything :class:`SyntheticShapes` can return (the ``returns`` argument).
@@ -636,3 +637,41 @@ def demonstrate_scale_ambiguity(
     out["max_image_diff"] = float((out["image_1"] - out["image_s"]).abs().max())
     out["max_depth_ratio_error"] = float((out["depth_s"] - scale * out["depth_1"]).abs().max())
     return out
+
+
+def contact_sheet(
+    categories: Sequence[str] | None = None,
+    per_category: int = 6,
+    image_size: int = 96,
+    *,
+    seed: int = 0,
+    mesh_resolution: int = 48,
+    azimuth_deg: float = 35.0,
+    elevation_deg: float = 20.0,
+) -> torch.Tensor:
+    """A picture of the categories: one row per category, ``per_category`` objects (seeds
+    ``seed, seed + 1, …``) rendered from the same 3/4 view on white. Returns
+    ``(rows · S, per_category · S, 3)`` float in [0, 1] (save with ``PIL.Image``)."""
+    from spacetime.shapes.structures import look_at
+
+    cats = list(CATEGORIES) if categories is None else list(categories)
+    for c in cats:
+        check_in(c, "categories", CATEGORIES)
+    check_int(per_category, "per_category", min_value=1)
+    check_int(image_size, "image_size", min_value=8)
+    S = image_size
+    az, el = math.radians(azimuth_deg), math.radians(elevation_deg)
+    direction = torch.tensor([math.cos(el) * math.sin(az), math.sin(el),
+                              math.cos(el) * math.cos(az)])
+    focal = 1.0
+    dist = 0.78 / math.sin(math.atan(0.5 / focal))
+    ext = look_at(direction * dist, (0.0, 0.0, 0.0), (0.0, 1.0, 0.0))
+    K = torch.tensor([[focal * S, 0, (S - 1) / 2], [0, focal * S, (S - 1) / 2], [0, 0, 1]])
+    rows = []
+    for c in cats:
+        tiles = []
+        for i in range(per_category):
+            obj = make_object(c, seed + i, resolution=mesh_resolution)
+            tiles.append(render_view(obj, K, ext.R[0], ext.t[0], S)["image"])
+        rows.append(torch.cat(tiles, 2))
+    return torch.cat(rows, 1).permute(1, 2, 0).contiguous()
