@@ -254,3 +254,51 @@ def test_resume_into_a_different_model_is_an_input_error(tmp_path):
     other = Trainer(toy_model(num_classes=5), loader, None, TrainConfig(epochs=1, progress=False))
     with pytest.raises(InputError, match="checkpoint: does not match this model"):
         other.fit(resume=path)
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("loader_kind", ["build_loader", "plain"])
+def test_mid_epoch_resume_is_exact(tmp_path, loader_kind):
+    def make(out, crash_at=None):
+        seed_everything(0)
+        model = toy_model(dropout=0.2)
+        if loader_kind == "build_loader":
+            train = build_loader(toy_data(40), 8, shuffle=True, seed=0)
+        else:  # a user's DataLoader with its own generator: batches are drawn and dropped
+            train = torch.utils.data.DataLoader(toy_data(40), 8, shuffle=True,
+                                                generator=torch.Generator().manual_seed(0))
+        cfg = TrainConfig(epochs=2, optimizer="adam", lr=0.05, scheduler="cosine",
+                          out_dir=str(out), progress=False, tensorboard=False, plot=False,
+                          checkpoint_every=3)
+        step = RecordingStep()
+        if crash_at is not None:
+            inner = step.__call__
+
+            def crashing(model, batch):
+                if model.training and len(step.losses) == crash_at:
+                    raise _Crash
+                return inner(model, batch)
+
+            return Trainer(model, train, None, cfg, step_fn=crashing), step
+        return Trainer(model, train, None, cfg, step_fn=step), step
+
+    straight, rec_a = make(tmp_path / "a")
+    straight.fit()
+    crashed, rec_b = make(tmp_path / "b", crash_at=8)
+    with pytest.raises(_Crash):
+        crashed.fit()
+    state = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
+    assert state["step"] == 6 and state["epoch"] == 1 and state["batches_done"] == 1
+    torch.manual_seed(123)
+    resumed, rec_c = make(tmp_path / "b")
+    resumed.fit(resume=tmp_path / "b" / "checkpoints" / "last.pt")
+    assert resumed.step == 10
+    assert rec_b.losses[:6] + rec_c.losses == rec_a.losses
+    assert torch.equal(_params(resumed.model), _params(straight.model))
+    assert resumed.history[-1]["train/loss"] == straight.history[-1]["train/loss"]
+    # the epoch-end checkpoint no longer carries mid-epoch state
+    final = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
+    assert final["batches_done"] == 0 and final["partial"] is None

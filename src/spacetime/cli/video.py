@@ -89,6 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--out", default="runs/video", help="run directory")
     t.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
                    help="resume from CKPT (default OUT/checkpoints/last.pt)")
+    t.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="also save last.pt every STEPS optimiser steps inside epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.add_argument("--no-tensorboard", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -260,6 +262,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             warmup_epochs=args.warmup_epochs, grad_clip=args.grad_clip, amp=not args.no_amp,
             seed=args.seed, device=args.device, out_dir=args.out,
             progress=not args.no_progress, tensorboard=not args.no_tensorboard,
+            checkpoint_every=args.checkpoint_every,
         )
         meta = {"model": args.model, "model_kwargs": kwargs, "classes": list(data.classes),
                 "data": data.spec, "frames": args.frames, "size": args.size,

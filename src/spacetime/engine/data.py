@@ -20,7 +20,39 @@ from spacetime.checks import check_int
 from spacetime.engine.distributed import ShardSampler, get_dist_info
 from spacetime.engine.seed import make_generator, seed_worker
 
-__all__ = ["build_loader", "move_to_device", "batch_size_of", "set_loader_epoch"]
+__all__ = [
+    "ResumableDistributedSampler",
+    "build_loader",
+    "move_to_device",
+    "batch_size_of",
+    "set_loader_epoch",
+]
+
+
+class ResumableDistributedSampler(DistributedSampler):
+    """``DistributedSampler`` that can skip the first samples of its next epoch.
+
+    The trainer calls :meth:`skip_next` when it resumes from a checkpoint written inside an
+    epoch, so the batches already trained on are neither decoded nor repeated.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._skip = 0
+
+    def skip_next(self, n: int) -> None:
+        """Leave out the first ``n`` samples of this rank's next pass (once)."""
+        self._skip = check_int(n, "n", min_value=0)
+
+    def __iter__(self):
+        skip, self._skip = self._skip, 0
+        it = super().__iter__()
+        for _ in range(skip):
+            next(it, None)
+        return it
+
+    def __len__(self) -> int:
+        return max(0, self.num_samples - self._skip)
 
 
 def build_loader(
@@ -52,7 +84,7 @@ def build_loader(
     check_int(num_workers, "num_workers", min_value=0)
     info = get_dist_info()
     if shuffle:
-        sampler: Any = DistributedSampler(
+        sampler: Any = ResumableDistributedSampler(
             dataset,
             num_replicas=info.world_size,
             rank=info.rank,

@@ -74,6 +74,9 @@ class TrainConfig:
         monitor_mode: ``max`` or ``min`` (default from the metric name: ``*loss`` -> min).
         log_every: log the per-step training loss to TensorBoard every this many steps.
         plot: write ``curves.png`` at the end of :meth:`Trainer.fit`.
+        checkpoint_every: also write ``last.pt`` every this many optimiser steps inside an
+            epoch (None = only at epoch ends); resuming from such a checkpoint skips the
+            batches already done, exactly (with :func:`build_loader` loaders).
     """
 
     epochs: int = 10
@@ -97,6 +100,7 @@ class TrainConfig:
     monitor_mode: str | None = None
     log_every: int = 50
     plot: bool = True
+    checkpoint_every: int | None = None
 
     def validate(self) -> None:
         """Raise :class:`~spacetime.errors.InputError` on an invalid field."""
@@ -111,6 +115,8 @@ class TrainConfig:
         if self.monitor_mode is not None:
             check_in(self.monitor_mode, "monitor_mode", ("min", "max"))
         check_int(self.log_every, "log_every", min_value=1)
+        if self.checkpoint_every is not None:
+            check_int(self.checkpoint_every, "checkpoint_every", min_value=1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,6 +170,13 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     """The module inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper."""
     inner = getattr(model, "module", None)
     return inner if isinstance(inner, nn.Module) else model
+
+
+def _drop_first(loader: Any, n: int) -> Any:
+    """Iterate ``loader`` without its first ``n`` batches."""
+    import itertools
+
+    return itertools.islice(iter(loader), n, None)
 
 
 def _accumulate(sums: dict[str, Any], key: str, value: Any, n: float) -> None:
@@ -258,6 +271,11 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.step = 0  # completed optimiser steps
         self.history: list[dict[str, Any]] = []
+        # mid-epoch state: batches done in the unfinished epoch, its partial sums, and the
+        # train loader's generator states at the epoch's start (to recreate its iterator)
+        self._batches_done = 0
+        self._partial: dict[str, Any] | None = None
+        self._epoch_generators: dict[str, torch.Tensor] = {}
         self.best: dict[str, Any] = {"metric": cfg.monitor, "mode": cfg.monitor_mode,
                                      "value": None, "epoch": None}
         self.run: RunDir | None = None
@@ -289,6 +307,9 @@ class Trainer:
             "config": self.config.to_dict(),
             "meta": self.meta,
             "world_size": self.dist.world_size,
+            "batches_done": self._batches_done,
+            "partial": self._partial,
+            "epoch_generators": dict(self._epoch_generators) if self._batches_done else {},
         }
 
     def load_state_dict(self, state: Mapping[str, Any], *, restore_rng: bool = True) -> None:
@@ -313,6 +334,9 @@ class Trainer:
         self.history = [dict(r) for r in state.get("history", [])]
         for k, v in (state.get("meta") or {}).items():
             self.meta.setdefault(k, v)
+        self._batches_done = int(state.get("batches_done", 0) or 0)
+        self._partial = state.get("partial") if self._batches_done else None
+        self._epoch_generators = dict(state.get("epoch_generators") or {})
         if restore_rng and "rng" in state:
             set_rng_state(state["rng"], self._generators())
 
@@ -353,12 +377,29 @@ class Trainer:
         model.train(train)
         sums: dict[str, Any] = {}
         count = 0.0
+        skip = self._batches_done if train else 0
+        if skip and self._partial:
+            sums = dict(self._partial["sums"])
+            count = float(self._partial["count"])
+        batches = skip
+        try:
+            total_batches: int | None = len(loader)
+        except TypeError:
+            total_batches = None
+        if skip:
+            sampler = getattr(loader, "sampler", None)
+            if callable(getattr(sampler, "skip_next", None)) and loader.batch_size:
+                sampler.skip_next(skip * loader.batch_size)
+            else:  # generic loader: draw and drop the batches already trained on
+                loader = _drop_first(loader, skip)
+        every = self.config.checkpoint_every if train and self.run is not None else None
         bar = self._progress(loader, desc)
         show = bar is not loader
         check_each_step = self.device.type == "cpu" and not self.scaler.is_enabled()
         grad_ctx = contextlib.nullcontext() if train else torch.no_grad()
         with grad_ctx:
             for batch in bar:
+                batches += 1
                 if isinstance(batch, Mapping) and batch.get("batch_size", None) == 0:
                     continue  # every item of the batch was skipped (e.g. unreadable videos)
                 batch = move_to_device(batch, self.device, non_blocking=True)
@@ -387,12 +428,31 @@ class Trainer:
                 count += n
                 if show:
                     bar.set_postfix(loss=f"{float(loss_d):.4f}")
+                if (every and train and self.step % every == 0
+                        and (total_batches is None or batches < total_batches)):
+                    self._save_partial(batches, sums, count)
         local = {k: float(v) for k, v in sums.items()}
         if train and not self.scaler.is_enabled() and not math.isfinite(local.get("loss", 0.0)):
             self._diverged(local["loss"])
         totals = all_reduce_sums({**local, "__n": count}, self.device)
         n_all = totals.pop("__n")
         return {k: (v / n_all if n_all else float("nan")) for k, v in totals.items()}
+
+    def _save_partial(self, batches: int, sums: dict[str, Any], count: float) -> None:
+        """Write ``last.pt`` inside an epoch (call on every rank: sums are all-reduced)."""
+        local = {k: float(v) for k, v in sums.items()}
+        totals = all_reduce_sums({**local, "__n": count}, self.device)
+        w = float(self.dist.world_size)
+        n = totals.pop("__n")
+        # every rank restarts from an equal share of the global sums (exact in one process)
+        self._partial = {"sums": {k: v / w for k, v in totals.items()}, "count": n / w}
+        if w == 1:
+            self._partial = {"sums": local, "count": count}
+        self._batches_done = batches
+        if self.dist.is_main and self.run is not None:
+            save_checkpoint(self.run.last_checkpoint, self.state_dict())
+        self._batches_done, self._partial = 0, None
+        barrier()
 
     def _diverged(self, value: float) -> None:
         raise SpacetimeError(
@@ -442,9 +502,17 @@ class Trainer:
             while self.epoch < stop:
                 e = self.epoch
                 set_loader_epoch(self.train_loader, e)
+                gens = self._generators()
+                if self._batches_done:  # resuming inside epoch e: same iterator seeds as before
+                    for name, g in gens.items():
+                        if name in self._epoch_generators:
+                            g.set_state(self._epoch_generators[name].cpu())
+                self._epoch_generators = {k: g.get_state() for k, g in gens.items()
+                                          if k.startswith("train.")}
                 t0 = time.perf_counter()
                 tr = self._run_epoch(self.train_loader, train=True,
                                      desc=f"epoch {e + 1}/{cfg.epochs}")
+                self._batches_done, self._partial = 0, None
                 row: dict[str, Any] = {"epoch": e + 1, "step": self.step,
                                        "lr": float(self.optimizer.param_groups[0]["lr"])}
                 row.update({f"train/{k}": v for k, v in tr.items()})
