@@ -11,7 +11,7 @@
   :class:`SyntheticShapes` does per object on first use. Objects/s per category.
 
 ``--figures DIR`` also writes the documentation pictures (contact sheet, scale ambiguity,
-fields of one item) into DIR.
+fields of one item, scenes with boxes) into DIR.
 
 Run: ``python benchmarks/bm_synthetic_3d.py [--figures docs/img]`` (one torch thread unless
 ``BM_THREADS`` is set).
@@ -186,6 +186,27 @@ def write_figures(folder: Path) -> None:
     for tile in tiles:
         row += [tile, gap]
     save(torch.cat(row[:-1], 1), "synthetic_3d_fields.png")
+
+    # scenes with their boxes
+    import tempfile
+
+    from spacetime.shapes.datasets.synthetic import SyntheticScenes
+
+    with tempfile.TemporaryDirectory() as tmp:
+        scenes = SyntheticScenes(tmp, num_scenes=5, image_size=128, progress=False)
+        tiles = []
+        red = torch.tensor([1.0, 0.0, 0.0])[:, None]
+        for i in range(len(scenes)):
+            it = scenes[i]
+            img = it["image"].clone()
+            for b in it["boxes"]:
+                x0, y0, x1, y1 = (int(float(v) + 0.5) for v in b)
+                img[:, y0, x0:x1] = red
+                img[:, y1 - 1, x0:x1] = red
+                img[:, y0:y1, x0] = red
+                img[:, y0:y1, x1 - 1] = red
+            tiles += [img.permute(1, 2, 0), gap]
+        save(torch.cat(tiles[:-1], 1), "synthetic_3d_scenes.png")
 
 
 def main() -> None:

@@ -389,3 +389,57 @@ def test_contact_sheet():
     assert float(img.min()) >= 0 and float(img.max()) <= 1 and float(img.min()) < 0.9
     with pytest.raises(InputError, match="categories"):
         contact_sheet(["sofa"])
+
+
+# ----------------------------------------------------------------------------- scenes
+SCENES = dict(num_scenes=2, image_size=48, voxel_resolution=8, mesh_resolution=24,
+              progress=False)
+
+
+def test_scenes_fields_and_consistency(tmp_path):
+    from spacetime.shapes.datasets import SyntheticScenes
+
+    ds = SyntheticScenes(tmp_path / "a", **SCENES)
+    assert len(ds) == 2
+    for k in range(2):
+        it = ds[k]
+        m = it["labels"].shape[0]
+        assert 1 <= m <= 3
+        assert it["image"].shape == (3, 48, 48) and it["image"].dtype == torch.float32
+        assert it["masks"].shape == (m, 48, 48) and it["boxes"].shape == (m, 4)
+        assert it["object_voxels"].shape == (m, 8, 8, 8)
+        assert len(it["object_verts"]) == m and it["object_R"].shape == (m, 3, 3)
+        for j in range(m):
+            assert torch.equal(it["masks"][j], it["instance_map"] == j)
+            assert int(it["masks"][j].sum()) >= 20
+            ys, xs = torch.nonzero(it["masks"][j], as_tuple=True)
+            x0, y0, x1, y1 = it["boxes"][j].tolist()
+            assert x0 == float(xs.min()) - 0.5 and x1 == float(xs.max()) + 0.5
+            assert y0 == float(ys.min()) - 0.5 and y1 == float(ys.max()) + 0.5
+            # visible depth of object j lies on its posed mesh
+            pts, valid = depth_to_points_dense(it["depth"][None], it["K"][None],
+                                               mask=it["masks"][j][None])
+            cam = pts[0][valid[0]].double()
+            world = (cam - it["t"].double()) @ it["R"].double()
+            posed = (it["object_scale"][j].double() * it["object_verts"][j].double()
+                     @ it["object_R"][j].double().T + it["object_t"][j].double())
+            d = mesh_distance(Meshes([posed], [it["object_faces"][j]]), [world])[0]
+            assert float(d.max()) < 1e-3
+            assert float(posed[:, 1].min()) == pytest.approx(0.0, abs=1e-5)  # on the ground
+    again = SyntheticScenes(tmp_path / "b", **SCENES)
+    for key, v in ds[1].items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, again[1][key]), key
+    with pytest.raises(IndexError):
+        ds[2]
+
+
+def test_scenes_bad_arguments(tmp_path):
+    from spacetime.shapes.datasets import SyntheticScenes
+
+    with pytest.raises(InputError, match="objects_per_scene"):
+        SyntheticScenes(tmp_path, objects_per_scene=(2, 1), **SCENES)
+    with pytest.raises(InputError, match="split"):
+        SyntheticScenes(tmp_path, split="all", **SCENES)
+    with pytest.raises(InputError, match="categories"):
+        SyntheticScenes(tmp_path, categories=["dog"], **SCENES)

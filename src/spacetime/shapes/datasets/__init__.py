@@ -1,7 +1,8 @@
 """Loaders for real 3D datasets: ShapeNetCore v1/v2, R2N2 renderings + voxels, Pix3D and
 ModelNet10/40 (``torch.utils.data.Dataset``s indexed at construction, loaded lazily per item),
 and :func:`collate_3d`, which batches their items into ``Meshes`` / ``Pointclouds``; and the
-built-in :class:`SyntheticShapes` (procedural objects rendered with every kind of ground truth).
+built-in :class:`SyntheticShapes` (procedural objects rendered with every kind of ground truth)
+and :class:`SyntheticScenes` (1–3 of them on a ground plane, with instance masks and boxes).
 
 Folder layouts and examples: ``docs/datasets_3d.md``, ``docs/synthetic_3d.md``.
 """
@@ -34,6 +35,7 @@ from spacetime.shapes.datasets.shapenet import (
 )
 from spacetime.shapes.datasets.synthetic import (
     SYNTHETIC_RETURNS,
+    SyntheticScenes,
     SyntheticShapes,
     camera_aligned_voxels,
     demonstrate_scale_ambiguity,
@@ -64,6 +66,7 @@ __all__ = [
     "ModelNet",
     "read_modelnet_off",
     "SyntheticShapes",
+    "SyntheticScenes",
     "SYNTHETIC_CATEGORIES",
     "SYNTHETIC_RETURNS",
     "ProceduralObject",

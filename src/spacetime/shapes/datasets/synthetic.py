@@ -59,6 +59,7 @@ from spacetime.shapes.datasets.procedural import CATEGORIES, make_object
 
 __all__ = [
     "SyntheticShapes",
+    "SyntheticScenes",
     "default_root",
     "SYNTHETIC_RETURNS",
     "render_view",
@@ -675,3 +676,215 @@ def contact_sheet(
             tiles.append(render_view(obj, K, ext.R[0], ext.t[0], S)["image"])
         rows.append(torch.cat(tiles, 2))
     return torch.cat(rows, 1).permute(1, 2, 0).contiguous()
+
+
+def _ground_mesh(half: float, n: int, color: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """A square ``[-half, half]²`` at y = 0 split into ``n × n`` quads (small triangles, so that
+    those behind the camera are dropped alone), facing +y."""
+    c = torch.linspace(-half, half, n + 1)
+    zz, xx = torch.meshgrid(c, c, indexing="ij")
+    verts = torch.stack([xx, torch.zeros_like(xx), zz], -1).reshape(-1, 3)
+    i = torch.arange(n)
+    a = (i[:, None] * (n + 1) + i[None, :]).reshape(-1)  # corner (row z, col x)
+    b, d = a + 1, a + n + 1
+    e = d + 1
+    # counter-clockwise seen from +y: (a, d, b), (b, d, e)
+    faces = torch.cat([torch.stack([a, d, b], 1), torch.stack([b, d, e], 1)])
+    return verts, faces, color.expand(verts.shape[0], 3).clone()
+
+
+def _generate_scene(cfg: dict, split: str, index: int, cats: list[str]) -> dict[str, Any]:
+    """One scene: 1–3 objects on a ground plane seen by one camera (one cache file)."""
+    from spacetime.shapes.structures import look_at
+
+    split_id = ("train", "val", "test").index(split)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg["seed"], 100 + split_id, index]))
+    S, g = cfg["image_size"], cfg["voxel_resolution"]
+    lo_n, hi_n = cfg["objects_per_scene"]
+    m = int(rng.integers(lo_n, hi_n + 1))
+    objs, labels, scales, rots, trans, footprints = [], [], [], [], [], []
+    for _ in range(m):
+        c = cats[int(rng.integers(0, len(cats)))]
+        obj = make_object(c, rng, resolution=cfg["mesh_resolution"])
+        scale = float(rng.uniform(0.45, 0.8))
+        yaw = float(rng.uniform(0, 2 * math.pi))
+        rot = torch.tensor([[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0],
+                            [-math.sin(yaw), 0, math.cos(yaw)]], dtype=torch.float32)
+        r_xz = scale * float(obj.verts[:, [0, 2]].norm(dim=1).max())
+        for _try in range(50):  # rejection sampling of non-overlapping footprints
+            pos = rng.uniform(-1.0, 1.0, 2) * 0.5 * (m - 1) ** 0.5 * 1.6
+            if all(np.hypot(*(pos - p)) > r_xz + r for p, r in footprints):
+                break
+        footprints.append((pos, r_xz))
+        y = -scale * float(obj.verts[:, 1].min())  # resting on y = 0
+        objs.append(obj)
+        labels.append(cats.index(c))
+        scales.append(scale)
+        rots.append(rot)
+        trans.append(torch.tensor([pos[0], y, pos[1]], dtype=torch.float32))
+    world = [s_ * o.verts @ r_.T + t_ for o, s_, r_, t_ in zip(objs, scales, rots, trans)]
+    allv = torch.cat(world)
+    centre = (allv.amin(0) + allv.amax(0)) / 2
+    radius = float((allv - centre).norm(dim=1).max()) * 1.02
+    ground_col = torch.from_numpy(rng.uniform(0.35, 0.8, 3).astype(np.float32))
+    gv, gf, gc = _ground_mesh(4.0, 24, ground_col)
+    verts = torch.cat([gv] + world)
+    counts = [gv.shape[0]] + [w.shape[0] for w in world]
+    offs = np.cumsum([0] + counts)
+    faces = torch.cat([gf] + [o.faces + int(offs[k + 1]) for k, o in enumerate(objs)])
+    colors = torch.cat([gc] + [o.verts_colors for o in objs])
+    face_owner = torch.cat([torch.full((gf.shape[0],), -1)] + [
+        torch.full((o.faces.shape[0],), k) for k, o in enumerate(objs)])
+    from spacetime.shapes.structures import Meshes
+
+    scene = Meshes([verts], [faces], verts_colors=[colors])
+    focal = cfg["focal"]
+    d_fit = radius / math.sin(math.atan(0.5 / focal))
+    f = focal * S
+    K = torch.tensor([[f, 0.0, (S - 1) / 2], [0.0, f, (S - 1) / 2], [0.0, 0.0, 1.0]])
+    for _try in range(20):  # a view where every object shows at least 20 pixels
+        az = rng.uniform(0, 2 * math.pi)
+        el = math.radians(rng.uniform(20, 50))
+        dist = d_fit * rng.uniform(1.0, 1.2)
+        eye = centre.double() + dist * torch.tensor(
+            [math.cos(el) * math.sin(az), math.sin(el), math.cos(el) * math.cos(az)])
+        ext = look_at(eye, centre.double(), (0.0, 1.0, 0.0), dtype=torch.float64)
+        R, t = ext.R[0].float(), ext.t[0].float()
+        bg = _background(cfg["background"], rng, S, S)
+        r = render_view(scene, K, R, t, S, background=bg)
+        p2f = r["pix_to_face"]
+        inst = torch.where(p2f >= 0, face_owner[p2f.clamp_min(0)], torch.full_like(p2f, -1))
+        masks = torch.stack([inst == k for k in range(m)])
+        if bool((masks.flatten(1).sum(1) >= 20).all()):
+            break
+    boxes = torch.zeros(m, 4)
+    for k in range(m):
+        ys, xs = torch.nonzero(masks[k], as_tuple=True)
+        if xs.numel():
+            boxes[k] = torch.tensor([xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5,
+                                     ys.max() + 0.5], dtype=torch.float32)
+    return {
+        "image": (r["image"] * 255).round().to(torch.uint8),
+        "depth": r["depth"],
+        "normal_map": r["normal_map"],
+        "instance_map": inst,
+        "masks": masks,
+        "boxes": boxes,
+        "labels": torch.tensor(labels, dtype=torch.int64),
+        "K": K, "R": R, "t": t,
+        "object_scale": torch.tensor(scales, dtype=torch.float32),
+        "object_R": torch.stack(rots),
+        "object_t": torch.stack(trans),
+        "object_verts": [o.verts for o in objs],
+        "object_faces": [o.faces for o in objs],
+        "object_colors": [o.verts_colors for o in objs],
+        "object_voxels": torch.stack([solid_voxels((o.verts.double() + 0.5) * g, o.faces, g)
+                                      for o in objs]),
+    }
+
+
+class SyntheticScenes(torch.utils.data.Dataset):
+    """Scenes of 1–3 procedural objects standing on a ground plane, one view each, for
+    detection + shape prediction (Mesh R-CNN style).
+
+    Objects are placed with a random scale in [0.45, 0.8], a random rotation about +y and a
+    random position on the ground (footprints do not overlap), resting on ``y = 0``. Object
+    ``k``'s canonical vertices map to the world by ``X_world = s_k R_k X_obj + t_k``; world to
+    camera by ``X_cam = R X_world + t`` (OpenCV, as in :class:`SyntheticShapes`). The camera looks
+    at the scene's centre from 20–50° elevation and is re-drawn (up to 20 times) until every
+    object shows at least 20 pixels.
+
+    Item keys (``M`` objects; cache and seeding as in :class:`SyntheticShapes`, one file per
+    scene):
+
+    - ``image`` ``(3, S, S)`` float32, ``depth`` ``(S, S)``, ``normal_map`` ``(3, S, S)``
+      (the ground included), ``K``, ``R``, ``t``;
+    - ``instance_map`` ``(S, S)`` int64: object index per pixel, -1 for ground / background;
+      ``masks`` ``(M, S, S)`` bool (visible parts); ``boxes`` ``(M, 4)`` float32 ``x0, y0, x1,
+      y1`` of the visible mask in pixel-edge coordinates (a pixel ``(u, v)`` spans
+      ``[u − ½, u + ½]``); ``labels`` ``(M,)`` int64 into :attr:`class_names`;
+    - ``object_scale`` ``(M,)``, ``object_R`` ``(M, 3, 3)``, ``object_t`` ``(M, 3)``;
+      ``object_verts`` / ``object_faces`` / ``object_colors``: lists of M canonical-frame
+      meshes; ``object_voxels`` ``(M, G, G, G)`` bool canonical-frame solid voxels.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        split: str = "train",
+        *,
+        categories: Sequence[str] | None = None,
+        num_scenes: int = 100,
+        objects_per_scene: tuple[int, int] = (1, 3),
+        image_size: int = 128,
+        voxel_resolution: int = 32,
+        mesh_resolution: int = 48,
+        background: str = "random",
+        focal: float = 1.0,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        check_in(split, "split", ("train", "val", "test"))
+        cats = list(CATEGORIES) if categories is None else list(categories)
+        if not cats:
+            raise InputError("categories: expected at least one category, got none")
+        for c in cats:
+            check_in(c, "categories", CATEGORIES)
+        check_int(num_scenes, "num_scenes", min_value=1)
+        lo, hi = (int(x) for x in objects_per_scene)
+        if not 1 <= lo <= hi <= 6:
+            raise InputError(f"objects_per_scene: expected 1 <= min <= max <= 6, got "
+                             f"{tuple(objects_per_scene)}")
+        check_int(image_size, "image_size", min_value=8)
+        check_int(voxel_resolution, "voxel_resolution", min_value=1)
+        check_int(mesh_resolution, "mesh_resolution", min_value=8)
+        check_int(seed, "seed", min_value=0)
+        check_in(background, "background", ("white", "black", "random", "noise"))
+        check_positive(focal, "focal")
+        self.split = split
+        self.class_names: list[str] = cats
+        self.num_scenes = num_scenes
+        self._cfg = {
+            "version": _FORMAT_VERSION, "kind": "scenes", "seed": seed, "categories": cats,
+            "objects_per_scene": [lo, hi], "image_size": image_size,
+            "voxel_resolution": voxel_resolution, "mesh_resolution": mesh_resolution,
+            "background": background, "focal": float(focal),
+        }
+        key = hashlib.sha1(json.dumps(self._cfg, sort_keys=True).encode()).hexdigest()[:12]
+        base = default_root().parent / "synthetic_scenes" if root is None else Path(root)
+        self.root = base.expanduser() / key
+        missing = [i for i in range(num_scenes) if not self._path(i).is_file()]
+        if missing:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not (self.root / "config.json").is_file():
+                with atomic_write(self.root / "config.json", "w") as f:
+                    json.dump(self._cfg, f, indent=1, sort_keys=True)
+            from tqdm.auto import tqdm
+
+            for i in tqdm(missing, desc=f"SyntheticScenes {split}", unit="scene",
+                          disable=not progress):
+                data = _generate_scene(self._cfg, split, i, cats)
+                with atomic_write(self._path(i), "wb") as f:
+                    torch.save(data, f)
+
+    def _path(self, index: int) -> Path:
+        return self.root / self.split / f"scene_{index:05d}.pt"
+
+    def __len__(self) -> int:
+        return self.num_scenes
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        index = int(index)
+        if not -self.num_scenes <= index < self.num_scenes:
+            raise IndexError(f"index {index} out of range for SyntheticScenes of length "
+                             f"{self.num_scenes}")
+        index %= self.num_scenes
+        path = self._path(index)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad cache file
+            raise FileFormatError(f"SyntheticScenes: cannot read cache file {path} ({e}); "
+                                  "delete it to regenerate") from e
+        data["image"] = data["image"].to(torch.float32) / 255.0
+        data["scene_index"] = index
+        return data
