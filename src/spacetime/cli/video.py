@@ -285,8 +285,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                   f"device {trainer.device}, {info.world_size} process(es)")
         trainer.fit(resume=resume)
         if info.is_main:
-            print(f"best {trainer.best['metric']} = {trainer.best['value']:.4f} at epoch "
-                  f"{trainer.best['epoch']}; run directory: {args.out}")
+            best = trainer.best
+            if best.get("value") is not None:
+                print(f"best {best['metric']} = {best['value']:.4f} at epoch {best['epoch']}")
+            print(f"run directory: {args.out}")
     finally:
         cleanup_distributed()
     return 0

@@ -11,11 +11,12 @@ precision on CUDA (autocast + ``GradScaler``; a no-op on CPU), gradient clipping
 ``torchrun`` (:mod:`spacetime.engine.distributed`), epoch-mean metrics all-reduced over ranks,
 exact resume from ``checkpoints/last.pt`` and the run directory (:mod:`spacetime.engine.rundir`).
 
-Resuming is exact at epoch boundaries: the checkpoint stores model, optimiser, scheduler and
-scaler states, the Python/NumPy/torch/CUDA RNG states, the loaders' generator states, and the
-epoch / step counters; loaders built by :func:`spacetime.engine.build_loader` derive each epoch's
-order from ``(seed, epoch)``. Training 2 epochs straight or 1 + resume + 1 gives bit-identical
-parameters on CPU.
+Resuming is exact: the checkpoint stores model, optimiser, scheduler and scaler states, the
+Python/NumPy/torch/CUDA RNG states, the loaders' generator states, and the epoch / step counters;
+loaders built by :func:`spacetime.engine.build_loader` derive each epoch's order from
+``(seed, epoch)``. Training 2 epochs straight or 1 + resume + 1 gives bit-identical parameters on
+CPU. With ``TrainConfig(checkpoint_every=k)`` checkpoints are also written inside epochs and a
+resumed run skips the batches already done (the partial epoch sums are stored too).
 """
 
 from __future__ import annotations
