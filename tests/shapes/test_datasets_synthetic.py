@@ -95,6 +95,10 @@ def test_make_object_bad_input():
         make_object("cat", 0)
     with pytest.raises(InputError, match="resolution"):
         make_object("mug", 0, resolution=2)
+    with pytest.raises(InputError, match="seed"):
+        make_object("mug", -1)
+    with pytest.raises(InputError, match="seed"):
+        make_object("mug", 1.5)
 
 
 # ----------------------------------------------------------------------------- dataset
@@ -318,6 +322,21 @@ def test_solid_voxels_box_reference():
     ref = torch.zeros(8, 8, 8, dtype=torch.bool)
     ref[3:7, 1:4, 2:5] = True
     assert torch.equal(vox, ref)
+
+
+def test_solid_voxels_edge_cases():
+    empty = solid_voxels(torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.int64), 4)
+    assert empty.shape == (4, 4, 4) and not empty.any()
+    # a box partly outside the grid: the part inside is filled, nothing wraps around
+    from spacetime.shapes.convert import box_mesh
+
+    m = box_mesh(4.0, dtype=torch.float64)
+    vox = solid_voxels(m.verts_list()[0] + 5.0, m.faces_list()[0], 6)  # spans [3, 7]³
+    ref = torch.zeros(6, 6, 6, dtype=torch.bool)
+    ref[3:, 3:, 3:] = True
+    assert torch.equal(vox, ref)
+    with pytest.raises(InputError, match="verts_idx"):
+        solid_voxels(torch.zeros(3, 2), torch.zeros(1, 3, dtype=torch.int64), 4)
 
 
 def test_camera_aligned_voxels_bad_input():

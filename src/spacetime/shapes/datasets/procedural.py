@@ -319,6 +319,8 @@ def make_object(
     """
     check_in(category, "category", CATEGORIES)
     check_int(resolution, "resolution", min_value=8)
+    if not isinstance(seed, np.random.Generator):
+        check_int(seed, "seed", min_value=0)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     sdf, parts = object_sdf(category, rng)
     palette = _palette(rng)

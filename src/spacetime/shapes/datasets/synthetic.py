@@ -320,10 +320,14 @@ def occupancy_samples(
     m = Meshes([verts], [faces])
     n_uni = num_samples // 2
     n_near = num_samples - n_uni
-    uni = (torch.rand(n_uni, 3, generator=generator, dtype=verts.dtype) - 0.5) * (1 + 2 * padding)
+    dev = generator.device
+    uni = (torch.rand(n_uni, 3, generator=generator, dtype=verts.dtype, device=dev) - 0.5) * (
+        1 + 2 * padding)
+    uni = uni.to(verts.device)
     if n_near:
         near = sample_points_from_meshes(m, n_near, generator=generator)[0]
-        near = near + sigma * torch.randn(n_near, 3, generator=generator, dtype=verts.dtype)
+        noise = torch.randn(n_near, 3, generator=generator, dtype=verts.dtype, device=dev)
+        near = near + sigma * noise.to(verts.device)
     else:
         near = verts.new_zeros(0, 3)
     pts = torch.cat([uni, near], 0)
