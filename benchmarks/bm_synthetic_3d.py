@@ -9,6 +9,7 @@
 - ``generate``: one object with all its ground truth (mesh, 2048 points, 32³ voxels, 2048
   occupancy samples) and 4 views (image/depth/normals/mask/camera voxels) at 64², the work
   :class:`SyntheticShapes` does per object on first use. Objects/s per category.
+- ``scenes``: one :class:`SyntheticScenes` scene (1-3 objects, ground, 128², voxels).
 
 ``--figures DIR`` also writes the documentation pictures (contact sheet, scale ambiguity,
 fields of one item, scenes with boxes) into DIR.
@@ -125,6 +126,20 @@ def bench_generate(categories: list[str]) -> None:
     print(f"{'all':<10}{'':>7}{total / count:>10.2f}{count / total:>11.2f}")
 
 
+def bench_scenes() -> None:
+    from spacetime.shapes.datasets.synthetic import _generate_scene
+
+    print("\n## scene generation (1-3 objects on a ground plane, 128², G = 32)")
+    cfg = {"seed": 0, "objects_per_scene": [1, 3], "image_size": 128, "voxel_resolution": 32,
+           "mesh_resolution": 48, "background": "random", "focal": 1.0}
+    t0 = time.perf_counter()
+    n = 4
+    for i in range(n):
+        _generate_scene(cfg, "train", i, list(CATEGORIES))
+    dt = (time.perf_counter() - t0) / n
+    print(f"{dt:.2f} s/scene, {1 / dt:.2f} scenes/s")
+
+
 def write_figures(folder: Path) -> None:
     from PIL import Image
 
@@ -221,6 +236,7 @@ def main() -> None:
         bench_render()
         bench_trimesh()
         bench_generate(args.categories)
+        bench_scenes()
     if args.figures is not None:
         write_figures(args.figures)
 
