@@ -106,3 +106,24 @@ def test_cli_user_errors(tmp_path, monkeypatch, capsys):
     assert main(["video", "predict", "x.mp4", "--checkpoint", str(foreign)]) == 1
     assert "missing meta['model']" in capsys.readouterr().err
     assert main(["video"]) == 2
+
+
+def test_train_and_eval_on_a_video_folder(tmp_path, capsys):
+    import json
+
+    from spacetime.video.datasets.synthetic import SyntheticMotion
+
+    root = SyntheticMotion("train", classes="appearance", videos_per_class=3, num_frames=12,
+                           size=32, cache=False).export(tmp_path / "videos")
+    run = tmp_path / "run"
+    args = ["video", "train", "--model", "toy-late-fusion", "--data", f"folder:{root}",
+            "--frames", "8", "--size", "32", "--epochs", "1", "--batch-size", "4",
+            "--out", str(run), "--no-progress", "--no-tensorboard"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "4 classes, 10 train / 2 val clips" in out
+    assert main(["video", "eval", "--checkpoint", str(run / "checkpoints" / "last.pt"),
+                 "--num-clips", "2", "--no-progress", "--out", str(tmp_path / "ev")]) == 0
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["video"]["num_samples"] == 2 and metrics["clip"]["num_samples"] == 4
+    assert metrics["classes"] == ["blue_cross", "green_triangle", "red_disc", "yellow_ring"]
