@@ -189,6 +189,10 @@ def test_returns_subset(tmp_path, tiny):
     assert {"image", "verts", "faces", "verts_colors", "label"} <= set(item)
     assert "depth" not in item and "voxels" not in item
     assert ds[-1]["view"] == 1
+    alias = SyntheticShapes(tiny.root.parent, categories=["table"], returns=("normals",
+                                                                                "normals3d"),
+                            **TINY)
+    assert {"normal_map", "points", "normals"} <= set(alias[0]) and "image" not in alias[0]
     with pytest.raises(IndexError):
         ds[len(ds)]
 
@@ -201,7 +205,7 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(InputError, match="categories"):
         SyntheticShapes(tmp_path, categories=[], **TINY)
     with pytest.raises(InputError, match="returns"):
-        SyntheticShapes(tmp_path, returns=("normals3d",), **TINY)
+        SyntheticShapes(tmp_path, returns=("normals4d",), **TINY)
     bad = dict(TINY, image_size=0)
     with pytest.raises(InputError, match="image_size"):
         SyntheticShapes(tmp_path, **bad)

@@ -78,6 +78,9 @@ SYNTHETIC_RETURNS: tuple[str, ...] = (
 )
 
 _FORMAT_VERSION = 1
+# names of the issue text, accepted in ``returns``: "normals" is the normal *map* there, and
+# "normals3d" the point normals (item keys stay ``normal_map`` and ``points``/``normals``)
+_RETURN_ALIASES = {"normals": "normal_map", "normals3d": "points"}
 
 
 def _mesh_parts(mesh: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -457,7 +460,8 @@ class SyntheticShapes(torch.utils.data.Dataset):
             ``"noise"`` (a smooth random colour texture).
         focal: ``fx = fy = focal · S``.
         seed: the dataset seed.
-        returns: which fields to load (see the table).
+        returns: which fields to load (see the table); ``"normals"`` is accepted for
+            ``"normal_map"`` and ``"normals3d"`` for ``"points"``.
         progress: show a tqdm bar while generating.
     """
 
@@ -498,6 +502,7 @@ class SyntheticShapes(torch.utils.data.Dataset):
         check_positive(focal, "focal")
         if isinstance(returns, str):
             returns = (returns,)
+        returns = tuple(_RETURN_ALIASES.get(r, r) for r in returns)
         for r in returns:
             check_in(r, "returns", SYNTHETIC_RETURNS)
         self.split = split
