@@ -2,6 +2,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spacetime.engine import (
     average_clip_probs,
@@ -117,3 +119,21 @@ def test_classification_metrics():
     assert m["mean_class_acc"] == pytest.approx((1 + 0.5) / 2)
     with pytest.raises(InputError, match="expected 4 classes, got 3"):
         classification_metrics(scores, targets, 4)
+
+
+@given(n=st.integers(0, 20), c=st.integers(1, 7), seed=st.integers(0, 10_000))
+def test_metric_properties(n, c, seed):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(n, c, generator=g)
+    targets = torch.randint(0, c, (n,), generator=g)
+    correct = topk_correct(scores, targets, (1, 2, 3, 5))
+    assert correct[1] <= correct[2] <= correct[3] <= correct[5] <= n
+    m = classification_metrics(scores, targets, c, ks=(1,))
+    cm = m["confusion"]
+    assert int(cm.sum()) == n and torch.equal(cm.sum(dim=1), torch.bincount(targets, minlength=c))
+    assert int(cm.diagonal().sum()) == correct[1]
+    if n:
+        assert 0.0 <= m["mean_class_acc"] <= 1.0
+        # one clip per video: video-level averaging changes nothing
+        probs, ids, vt = average_clip_probs(scores, torch.arange(n), targets)
+        assert torch.allclose(probs, scores.softmax(dim=1)) and torch.equal(vt, targets)
