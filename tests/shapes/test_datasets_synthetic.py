@@ -386,6 +386,11 @@ def test_render_view_backgrounds_and_plain_mesh():
         render_view(obj, K, ext.R[0], ext.t[0], (32,))
     with pytest.raises(InputError, match="mesh"):
         render_view("mesh", K, ext.R[0], ext.t[0], 32)
+    with pytest.raises(InputError, match="background"):
+        render_view(obj, K, ext.R[0], ext.t[0], 32, background=(1.0, 0.0))
+    tex = torch.rand(3, 32, 32)
+    r3 = render_view(obj, K, ext.R[0], ext.t[0], 32, background=tex)
+    assert torch.equal(r3["image"][:, ~r3["mask"]], tex[:, ~r3["mask"]])
 
 
 def test_sample_view_fits_bounding_sphere():

@@ -148,6 +148,10 @@ def render_view(
     bg = torch.as_tensor(background, dtype=shaded.dtype, device=shaded.device)
     if bg.ndim == 1:
         bg = bg[:, None, None]
+    if bg.ndim not in (0, 3) or not all(a in (1, b) for a, b in zip(
+            bg.shape[-3:] if bg.ndim else (), (3, H, W))):
+        raise InputError(f"background: expected a number, an RGB triple or a (3, {H}, {W}) "
+                         f"image, got shape {tuple(bg.shape)}")
     bg = bg.expand(3, H, W)
     image = torch.where(out.mask[0][None], shaded, bg)
     return {
