@@ -13,7 +13,13 @@ See ``docs/engine.md``.
 """
 
 from spacetime.engine.checkpoint import load_checkpoint, save_checkpoint
-from spacetime.engine.data import batch_size_of, build_loader, move_to_device, set_loader_epoch
+from spacetime.engine.data import (
+    ResumableDistributedSampler,
+    batch_size_of,
+    build_loader,
+    move_to_device,
+    set_loader_epoch,
+)
 from spacetime.engine.distributed import (
     DistInfo,
     ShardSampler,
@@ -50,6 +56,7 @@ __all__ = [
     "StepFn",
     "unwrap_model",
     "build_loader",
+    "ResumableDistributedSampler",
     "move_to_device",
     "batch_size_of",
     "set_loader_epoch",
