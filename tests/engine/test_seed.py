@@ -70,3 +70,33 @@ def test_batch_helpers():
     assert batch_size_of(batch) == 3
     assert batch_size_of((torch.zeros(4), torch.zeros(4))) == 4
     assert batch_size_of("nothing") == 1
+
+
+def test_resumable_sampler_skips_once():
+    from spacetime.engine import ResumableDistributedSampler, set_loader_epoch
+
+    s = ResumableDistributedSampler(list(range(10)), num_replicas=1, rank=0, seed=3)
+    s.set_epoch(2)
+    full = list(s)
+    s.skip_next(4)
+    assert len(s) == 6 and list(s) == full[4:]
+    assert len(s) == 10 and list(s) == full  # only the next pass is shortened
+    with pytest.raises(InputError, match="n: expected an int >= 0"):
+        s.skip_next(-1)
+
+    class WithEpoch(torch.utils.data.Dataset):
+        epoch = None
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return torch.tensor(i)
+
+        def set_epoch(self, e):
+            self.epoch = e
+
+    ds = WithEpoch()
+    loader = build_loader(ds, 2, shuffle=True)
+    set_loader_epoch(loader, 5)
+    assert ds.epoch == 5 and loader.sampler.epoch == 5
