@@ -88,6 +88,11 @@ def test_batch_empty_and_constant_grids():
     assert len(m) == 3
     assert m.faces_list()[0].shape[0] > 0
     assert m.faces_list()[1].shape == (0, 3) and m.verts_list()[2].shape == (0, 3)
+    # a list of grids of different sizes
+    lst = marching_cubes([g[0], sample_grid(Sphere(0.5), 8), torch.ones(2, 3, 4)], 0.0,
+                         inside="low")
+    assert len(lst) == 3 and lst.faces_list()[0].shape[0] == m.faces_list()[0].shape[0]
+    assert lst.faces_list()[1].shape[0] > 0 and lst.faces_list()[2].shape == (0, 3)
     tiny = marching_cubes(torch.zeros(1, 1, 1, 1), 0.5, inside="high")
     assert tiny.verts_list()[0].shape == (0, 3)
 
@@ -112,5 +117,7 @@ def test_bad_inputs():
         marching_cubes(torch.full((1, 2, 2, 2), float("nan")), 0.0)
     with pytest.raises(InputError, match=r"grid: expected shape \(N, D, H, W\)"):
         marching_cubes(torch.zeros(2, 2, 2))
+    with pytest.raises(InputError, match="empty list"):
+        marching_cubes([])
     with pytest.raises(InputError, match="level"):
         marching_cubes(torch.zeros(1, 2, 2, 2), float("inf"))

@@ -10,9 +10,11 @@ from spacetime.shapes.convert import (
     cubify,
     ico_sphere,
     sample_points_from_meshes,
+    torus_mesh,
     triangle_box_overlap,
     voxelize_mesh,
     voxelize_points,
+    winding_number,
 )
 from spacetime.shapes.structures import Pointclouds
 
@@ -65,6 +67,8 @@ def test_triangle_box_touching_is_not_overlap():
     # large triangle crossing the box with all vertices outside
     t3 = torch.tensor([[[-5.0, -5, 0.1], [5, -5, 0.1], [0, 5, 0.1]]])
     assert triangle_box_overlap(t3[:, 0], t3[:, 1], t3[:, 2]).item()
+    # the closed test counts touching
+    assert triangle_box_overlap(t[:, 0], t[:, 1], t[:, 2], closed=True).item()
 
 
 @given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**31 - 1))
@@ -99,6 +103,20 @@ def test_surface_voxels_of_sphere():
     solid = voxelize_mesh(m, 24, mode="solid").grid[0] > 0
     assert (solid | ~occ).all()  # surface included
     assert solid[r < 0.9].all() and not solid[r > 1.0 + 0.5 * vs * 3**0.5].any()
+
+
+@pytest.mark.parametrize("res", [9, 14])
+def test_solid_equals_surface_or_winding_at_every_centre(res):
+    """The component shortcut of mode="solid" matches the brute-force definition."""
+    m = torus_mesh(1.0, 0.45, major_sections=16, minor_sections=8)
+    vg = voxelize_mesh(m, res, mode="solid")
+    surf = voxelize_mesh(m, res).grid[0] > 0
+    idx = torch.arange(res**3)
+    xyz = torch.stack([idx % res, (idx // res) % res, idx // res**2], 1).float() + 0.5
+    centres = vg.origin[0] + vg.voxel_size[0] * xyz
+    inside = (winding_number(m, centres[None])[0] > 0.5).reshape(res, res, res)
+    assert torch.equal(vg.grid[0] > 0, surf | inside)
+    assert int((inside & ~surf).sum()) > 0
 
 
 def test_bounds_and_batch():

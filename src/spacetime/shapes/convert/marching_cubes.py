@@ -86,7 +86,8 @@ def marching_cubes(
     """Extract the ``level`` iso-surface of every grid of a batch.
 
     Args:
-        grid: ``(N, D, H, W)`` float tensor or ``VoxelGrid`` of field values at voxel centres.
+        grid: ``(N, D, H, W)`` float tensor or ``VoxelGrid`` of field values at voxel centres,
+            or a list of ``(D_n, H_n, W_n)`` tensors / ``VoxelGrid`` s of different sizes.
         level: iso-value; default 0.0 for ``inside="low"`` (SDF) and 0.5 for ``inside="high"``
             (occupancy).
         inside: ``"low"`` (values below ``level`` are inside, e.g. an SDF) or ``"high"``
@@ -102,6 +103,23 @@ def marching_cubes(
         empty mesh. Vertices at exactly the same position are merged and the resulting
         zero-area faces dropped, so a closed surface is closed topologically as well.
     """
+    if isinstance(grid, (list, tuple)):
+        if len(grid) == 0:
+            raise InputError("grid: expected a non-empty list of grids, got an empty list")
+        parts = [
+            marching_cubes(
+                g[None] if isinstance(g, torch.Tensor) and g.ndim == 3 else g,
+                level,
+                inside=inside,
+                close_boundary=close_boundary,
+                voxel_size=voxel_size,
+                origin=origin,
+            )
+            for g in grid
+        ]
+        verts = [v for m in parts for v in m.verts_list()]
+        faces = [f for m in parts for f in m.faces_list()]
+        return new_meshes(verts, faces)
     values, origin_t, size_t = grid_parts(grid, "grid", origin=origin, voxel_size=voxel_size)
     if not values.is_floating_point():
         values = values.to(torch.float32)
