@@ -87,6 +87,14 @@ def test_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     assert main(["video", "predict", str(video), "--checkpoint",
                  str(run / "checkpoints" / "last.pt")]) == 0
     assert " 1. " in capsys.readouterr().out
+    ckpt_path = str(run / "checkpoints" / "last.pt")
+    assert main(["video", "predict", str(tmp_path / "none.mp4"), "--checkpoint", ckpt_path]) == 1
+    assert "none.mp4" in capsys.readouterr().err
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    assert main(["video", "predict", str(tmp_path / "bad.mp4"), "--checkpoint", ckpt_path]) == 1
+    assert "bad.mp4" in capsys.readouterr().err
+    assert main(["video", "eval", "--checkpoint", ckpt_path, "--num-clips", "0"]) == 1
+    assert "--num-clips: expected an int >= 1" in capsys.readouterr().err
 
 
 def test_cli_user_errors(tmp_path, monkeypatch, capsys):
