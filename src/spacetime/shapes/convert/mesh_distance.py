@@ -100,72 +100,36 @@ def _chunk_rows(num_faces: int, chunk_size: int) -> int:
 def _nearest_faces(points: torch.Tensor, tri: torch.Tensor, chunk_size: int) -> torch.Tensor:
     """Index ``(P,)`` of the closest triangle of ``tri (F, 3, 3)`` to each point (no autograd).
 
-    Ericson's region test written on barycentric coordinates: every dot product is a matmul
-    ``p · e`` minus a per-triangle constant, and the squared distance is
-    ``|ap|² − 2(s·d1 + t·d2) + s²|ab|² + 2st ab·ac + t²|ac|²`` for the closest point
-    ``a + s·ab + t·ac``, so the ``(P, F)`` work is scalar arrays only. Computed in float64
-    around the mesh centroid to avoid cancellation.
+    Bounding-sphere culling, fully vectorised: with ``c_f, r_f`` a triangle's centroid and the
+    largest centroid-to-corner distance, ``|p - c_f| - r_f <= d(p, f) <= |p - c_f| + r_f``.
+    Only the (point, triangle) pairs whose lower bound is below the point's best upper bound
+    get the exact closest-point test. Computed in float64 around the mesh centroid.
     """
     with torch.no_grad():
         t64 = tri.detach().to(torch.float64)
         centre = t64.reshape(-1, 3).mean(0)
         t64 = t64 - centre
         p64 = points.detach().to(torch.float64) - centre
-        a, b, c = t64[:, 0], t64[:, 1], t64[:, 2]
-        ab, ac = b - a, c - a
-        e = torch.stack([ab, ac, a], dim=1).reshape(-1, 3).T  # (3, 3F): ab, ac, a per face
-        ab_a, ac_a = (ab * a).sum(-1), (ac * a).sum(-1)
-        ab_b, ac_b = (ab * b).sum(-1), (ac * b).sum(-1)
-        ab_c, ac_c = (ab * c).sum(-1), (ac * c).sum(-1)
-        aa, abac, cc = (ab * ab).sum(-1), (ab * ac).sum(-1), (ac * ac).sum(-1)
-        a2 = (a * a).sum(-1)
+        cent = t64.mean(1)  # (F, 3)
+        rad = (t64 - cent[:, None]).norm(dim=-1).amax(1)  # (F,)
+        scale = float(t64.abs().max()) + float(p64.abs().max()) if p64.numel() else 1.0
+        slack = 1e-9 * max(scale, 1e-30)
         num_f = tri.shape[0]
         rows = _chunk_rows(num_f, chunk_size)
         best = []
         for s0 in range(0, p64.shape[0], rows):
             p = p64[s0 : s0 + rows]
-            proj = (p @ e).reshape(p.shape[0], num_f, 3)
-            p_ab, p_ac, p_a = proj[..., 0], proj[..., 1], proj[..., 2]
-            d1, d2 = p_ab - ab_a, p_ac - ac_a
-            d3, d4 = p_ab - ab_b, p_ac - ac_b
-            d5, d6 = p_ab - ab_c, p_ac - ac_c
-            va = d3 * d6 - d5 * d4
-            vb = d5 * d2 - d1 * d6
-            vc = d1 * d4 - d3 * d2
-            den = _safe(va + vb + vc)
-            s = vb / den
-            t = vc / den
-            # edge BC
-            e1, e2 = d4 - d3, d5 - d6
-            m = (va <= 0) & (e1 >= 0) & (e2 >= 0)
-            w = e1 / _safe(e1 + e2)
-            s = torch.where(m, 1 - w, s)
-            t = torch.where(m, w, t)
-            # edge AC
-            m = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
-            w = d2 / _safe(d2 - d6)
-            s = torch.where(m, 0.0, s)
-            t = torch.where(m, w, t)
-            # vertex C
-            m = (d6 >= 0) & (d5 <= d6)
-            s = torch.where(m, 0.0, s)
-            t = torch.where(m, 1.0, t)
-            # edge AB
-            m = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
-            w = d1 / _safe(d1 - d3)
-            s = torch.where(m, w, s)
-            t = torch.where(m, 0.0, t)
-            # vertex B
-            m = (d3 >= 0) & (d4 <= d3)
-            s = torch.where(m, 1.0, s)
-            t = torch.where(m, 0.0, t)
-            # vertex A
-            m = (d1 <= 0) & (d2 <= 0)
-            s = torch.where(m, 0.0, s)
-            t = torch.where(m, 0.0, t)
-            ap2 = (p * p).sum(-1)[:, None] - 2 * p_a + a2
-            d2sq = ap2 - 2 * (s * d1 + t * d2) + s * s * aa + 2 * s * t * abac + t * t * cc
-            best.append(d2sq.argmin(dim=1))
+            dc = torch.cdist(p, cent)  # (rows, F)
+            ub = (dc + rad).amin(dim=1)
+            row, face = ((dc - rad) <= (ub + slack)[:, None]).nonzero(as_tuple=True)
+            q = closest_points_on_triangles(p[row], t64[face, 0], t64[face, 1], t64[face, 2])
+            d2 = ((q - p[row]) ** 2).sum(-1)
+            dmin = torch.full((p.shape[0],), float("inf"), dtype=d2.dtype, device=d2.device)
+            dmin = dmin.scatter_reduce(0, row, d2, reduce="amin")
+            is_min = d2 == dmin[row]
+            idx = torch.zeros(p.shape[0], dtype=torch.long, device=p.device)
+            idx[row[is_min]] = face[is_min]
+            best.append(idx)
     if not best:
         return torch.zeros(0, dtype=torch.long, device=points.device)
     return torch.cat(best)
