@@ -11,7 +11,7 @@ from torch import nn
 from spacetime.checks import check_tensor
 from spacetime.errors import InputError
 
-__all__ = ["check_image", "ImageEncoder", "activation_bytes", "conv2d_block"]
+__all__ = ["check_image", "ImageEncoder", "activation_bytes", "conv2d_block", "group_norm"]
 
 
 def check_image(
@@ -34,11 +34,21 @@ def check_image(
     return h, w
 
 
+def group_norm(channels: int, max_groups: int = 8) -> nn.GroupNorm:
+    """GroupNorm with the largest number of groups ``<= max_groups`` dividing ``channels``.
+
+    The convolutional models normalise with GroupNorm rather than BatchNorm: it behaves the same
+    in training and evaluation and does not depend on the batch size (CPU training uses small
+    batches; BatchNorm's running statistics lag badly in short runs)."""
+    g = max(d for d in range(1, max_groups + 1) if channels % d == 0)
+    return nn.GroupNorm(g, channels)
+
+
 def conv2d_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    """``Conv 3×3 → BatchNorm → ReLU``."""
+    """``Conv 3×3 → GroupNorm → ReLU``."""
     return nn.Sequential(
         nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
+        group_norm(cout),
         nn.ReLU(inplace=True),
     )
 
@@ -46,7 +56,7 @@ def conv2d_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class ImageEncoder(nn.Module):
     """A small VGG-like 2D CNN: RGB ``(N, 3, S, S)`` → latent code ``(N, latent_dim)``.
 
-    Each stage is ``conv 3×3 stride 2 → conv 3×3`` (BatchNorm, ReLU); the last feature map is
+    Each stage is ``conv 3×3 stride 2 → conv 3×3`` (GroupNorm, ReLU); the last feature map is
     averaged over space and mapped to the code by a linear layer (3D-R2N2 / PSGN / ONet style
     image encoders, scaled down).
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from spacetime.checks import check_tensor
 from spacetime.errors import InputError
-from spacetime.shapes.models._blocks import ImageEncoder
+from spacetime.shapes.models._blocks import ImageEncoder, group_norm
 from spacetime.shapes.structures.octree import EMPTY, FULL, MIXED
 
 __all__ = ["OctreeGenerator", "OctreeOutput", "octree_gen", "octree_targets", "octree_loss"]
@@ -139,7 +139,7 @@ class OctreeGenerator(nn.Module):
         self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
         b, c0 = int(base_resolution), int(channels[0])
         self.fc = nn.Linear(latent_dim, c0 * b ** 3)
-        self.base = nn.Sequential(nn.Conv3d(c0, c0, 3, padding=1), nn.BatchNorm3d(c0),
+        self.base = nn.Sequential(nn.Conv3d(c0, c0, 3, padding=1), group_norm(c0),
                                   nn.ReLU(inplace=True))
         self.heads = nn.ModuleList([nn.Linear(c0, 3 if levels else 2)])
         self.up = nn.ModuleList()

@@ -26,7 +26,7 @@ from torch import nn
 
 from spacetime.checks import check_int, check_tensor
 from spacetime.errors import InputError
-from spacetime.shapes.models._blocks import ImageEncoder
+from spacetime.shapes.models._blocks import ImageEncoder, group_norm
 
 __all__ = [
     "VoxelClassifier",
@@ -96,7 +96,7 @@ class VoxelGenerator(nn.Module):
     """Image ``(N, 3, S, S)`` → occupancy logits ``(N, V, V, V)``, ``V = 4 · 2**len(widths)``.
 
     Decoder: ``Linear(code → widths[0]·4³)``, then per stage ``ConvTranspose3d(4, stride 2) →
-    BatchNorm → ReLU`` with the given widths, then a ``conv 3³`` to one channel.
+    GroupNorm → ReLU`` with the given widths, then a ``conv 3³`` to one channel.
     """
 
     def __init__(self, image_size: int = 64, resolution: int = 32,
@@ -114,7 +114,7 @@ class VoxelGenerator(nn.Module):
         cin = widths[0]
         for w in widths:
             blocks += [nn.ConvTranspose3d(cin, w, 4, stride=2, padding=1, bias=False),
-                       nn.BatchNorm3d(w), nn.ReLU(inplace=True)]
+                       group_norm(w), nn.ReLU(inplace=True)]
             cin = w
         self.decoder = nn.Sequential(*blocks)
         self.head = nn.Conv3d(cin, 1, 3, padding=1)
@@ -146,7 +146,7 @@ class VoxelTubes(nn.Module):
         cin = widths[0]
         for w in widths:
             blocks += [nn.ConvTranspose2d(cin, w, 4, stride=2, padding=1, bias=False),
-                       nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+                       group_norm(w), nn.ReLU(inplace=True)]
             cin = w
         self.decoder = nn.Sequential(*blocks)
         self.head = nn.Conv2d(cin, resolution, 3, padding=1)
