@@ -64,6 +64,22 @@ def test_mesh_distance_against_loop_reference_and_chunking():
     torch.testing.assert_close(mesh_distance(m, pts, squared=True), d**2)
 
 
+def test_culling_matches_brute_force_on_triangle_soup():
+    """Triangles of very different sizes (the bounding-sphere culling must stay exact)."""
+    g = torch.Generator().manual_seed(5)
+    centres = torch.randn(300, 1, 3, generator=g, dtype=torch.float64)
+    sizes = torch.rand(300, 1, 1, generator=g, dtype=torch.float64) ** 3 * 2
+    tri = centres + sizes * torch.randn(300, 3, 3, generator=g, dtype=torch.float64)
+    m = Meshes([tri.reshape(-1, 3)], [torch.arange(900).reshape(300, 3)])
+    pts = torch.randn(1, 500, 3, generator=g, dtype=torch.float64) * 1.5
+    q = closest_points_on_triangles(pts[0, :, None], tri[None, :, 0], tri[None, :, 1],
+                                    tri[None, :, 2])
+    ref = ((q - pts[0, :, None]) ** 2).sum(-1).amin(1).sqrt()
+    for chunk in (1 << 16, 50):
+        torch.testing.assert_close(mesh_distance(m, pts, chunk_size=chunk)[0], ref,
+                                   atol=1e-12, rtol=0)
+
+
 def test_box_distance_and_sdf_analytic():
     m = box_mesh((1.0, 2.0, 3.0), dtype=torch.float64)
     pts = torch.rand(1, 300, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)

@@ -97,31 +97,62 @@ def _chunk_rows(num_faces: int, chunk_size: int) -> int:
     return max(1, chunk_size // max(1, num_faces))
 
 
+def _morton_order(x: torch.Tensor) -> torch.Tensor:
+    """Permutation sorting points ``(F, 3)`` along a Z-order (Morton) curve, 10 bits per axis."""
+    lo, hi = x.min(0).values, x.max(0).values
+    q = ((x - lo) / (hi - lo).clamp_min(1e-30) * 1023).long().clamp(0, 1023)
+    code = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+    for bit in range(10):
+        for axis in range(3):
+            code |= ((q[:, axis] >> bit) & 1) << (3 * bit + axis)
+    return torch.argsort(code)
+
+
+_GROUP = 32  # triangles per bounding-sphere group
+
+
 def _nearest_faces(points: torch.Tensor, tri: torch.Tensor, chunk_size: int) -> torch.Tensor:
     """Index ``(P,)`` of the closest triangle of ``tri (F, 3, 3)`` to each point (no autograd).
 
-    Bounding-sphere culling, fully vectorised: with ``c_f, r_f`` a triangle's centroid and the
-    largest centroid-to-corner distance, ``|p - c_f| - r_f <= d(p, f) <= |p - c_f| + r_f``.
-    Only the (point, triangle) pairs whose lower bound is below the point's best upper bound
-    get the exact closest-point test. Computed in float64 around the mesh centroid.
+    Two-level bounding-sphere culling, fully vectorised (no tree, works on any device):
+    triangles are sorted along a Morton curve and grouped by 32. With ``c, r`` a sphere
+    bounding a triangle or group, ``|p - c| - r <= d(p, ·) <= |p - c| + r``; groups and then
+    triangles whose lower bound exceeds the point's best upper bound are skipped, and only the
+    survivors get the exact closest-point test. Computed in float64 around the mesh centroid.
     """
     with torch.no_grad():
         t64 = tri.detach().to(torch.float64)
         centre = t64.reshape(-1, 3).mean(0)
         t64 = t64 - centre
         p64 = points.detach().to(torch.float64) - centre
-        cent = t64.mean(1)  # (F, 3)
+        num_f = t64.shape[0]
+        cent = t64.mean(1)
+        perm = _morton_order(cent)
+        t64, cent = t64[perm], cent[perm]
         rad = (t64 - cent[:, None]).norm(dim=-1).amax(1)  # (F,)
-        scale = float(t64.abs().max()) + float(p64.abs().max()) if p64.numel() else 1.0
+        num_g = (num_f + _GROUP - 1) // _GROUP
+        pad = num_g * _GROUP - num_f
+        members = torch.cat([torch.arange(num_f), torch.full((pad,), num_f - 1)]).to(p64.device)
+        members = members.reshape(num_g, _GROUP)
+        gv = t64[members].reshape(num_g, -1, 3)  # (G, 3·GROUP, 3)
+        gc = 0.5 * (gv.amin(1) + gv.amax(1))
+        grad = (gv - gc[:, None]).norm(dim=-1).amax(1)
+        scale = float(t64.abs().max()) + (float(p64.abs().max()) if p64.numel() else 0.0)
         slack = 1e-9 * max(scale, 1e-30)
-        num_f = tri.shape[0]
-        rows = _chunk_rows(num_f, chunk_size)
+        rows = _chunk_rows(num_g, chunk_size)
         best = []
         for s0 in range(0, p64.shape[0], rows):
             p = p64[s0 : s0 + rows]
-            dc = torch.cdist(p, cent)  # (rows, F)
-            ub = (dc + rad).amin(dim=1)
-            row, face = ((dc - rad) <= (ub + slack)[:, None]).nonzero(as_tuple=True)
+            dg = torch.cdist(p, gc)  # (rows, G)
+            ub = (dg + grad).amin(dim=1)
+            row, grp = ((dg - grad) <= (ub + slack)[:, None]).nonzero(as_tuple=True)
+            row = row.repeat_interleave(_GROUP)
+            face = members[grp].reshape(-1)
+            dc = (p[row] - cent[face]).norm(dim=-1)
+            ub2 = torch.full((p.shape[0],), float("inf"), dtype=dc.dtype, device=dc.device)
+            ub2 = ub2.scatter_reduce(0, row, dc + rad[face], reduce="amin")
+            keep = (dc - rad[face]) <= ub2[row] + slack
+            row, face = row[keep], face[keep]
             q = closest_points_on_triangles(p[row], t64[face, 0], t64[face, 1], t64[face, 2])
             d2 = ((q - p[row]) ** 2).sum(-1)
             dmin = torch.full((p.shape[0],), float("inf"), dtype=d2.dtype, device=d2.device)
@@ -129,7 +160,7 @@ def _nearest_faces(points: torch.Tensor, tri: torch.Tensor, chunk_size: int) -> 
             is_min = d2 == dmin[row]
             idx = torch.zeros(p.shape[0], dtype=torch.long, device=p.device)
             idx[row[is_min]] = face[is_min]
-            best.append(idx)
+            best.append(perm[idx])
     if not best:
         return torch.zeros(0, dtype=torch.long, device=points.device)
     return torch.cat(best)
