@@ -1,0 +1,140 @@
+"""`spacetime shapes train|eval|predict` end to end on a tiny synthetic split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spacetime.cli import shapes_models
+from spacetime.errors import FileFormatError, InputError, MissingFileError, SpacetimeError
+
+DATA_ARGS = ["--categories", "chair,mug", "--objects-per-category", "2", "--views", "2",
+             "--image-size", "32", "--voxel-resolution", "16", "--num-points", "128",
+             "--occ-samples", "256", "--mesh-resolution", "24"]
+TINY_KW = {
+    "voxel-gen": {"encoder_widths": [8, 16], "latent_dim": 16, "widths": [16, 8]},
+    "occnet": {"encoder_widths": [8, 16], "latent_dim": 16, "hidden": 16, "num_blocks": 1},
+    "depth-fcn": {"widths": [8, 16], "stem": 4},
+    "pointnet": {"widths": [8, 16], "fc": [8]},
+    "octree-gen": {"encoder_widths": [8, 16], "latent_dim": 16, "base_resolution": 4,
+                   "channels": [8, 8, 8]},
+}
+
+
+def run(argv: list[str]) -> int:
+    """Parse with the family's own ``register`` and run (as ``spacetime`` would)."""
+    parser = argparse.ArgumentParser(prog="spacetime")
+    shapes_models.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+def _train(tmp_path, cache, model, epochs=1):
+    out = tmp_path / model
+    rc = run(["shapes", "train", "--model", model, "--model-kwargs", json.dumps(TINY_KW[model]),
+              *DATA_ARGS, "--cache", str(cache), "--epochs", str(epochs), "--batch-size", "4",
+              "--out", str(out), "--no-progress", "--no-tensorboard"])
+    assert rc == 0
+    ckpt = out / "checkpoints" / "last.pt"
+    assert ckpt.is_file() and (out / "checkpoints" / "best.pt").is_file()
+    return ckpt
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli_cache")
+
+
+@pytest.fixture()
+def image_png(tmp_path):
+    from PIL import Image
+
+    arr = (np.random.default_rng(0).uniform(0, 1, (40, 48, 3)) * 255).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(arr).save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["voxel-gen", "occnet", "octree-gen"])
+def test_train_eval_predict_generators(model, tmp_path, cache, image_png, capsys):
+    ckpt = _train(tmp_path, cache, model)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert state["meta"]["model"] == model and state["meta"]["classes"] == ["chair", "mug"]
+    capsys.readouterr()
+    assert run(["shapes", "eval", "--checkpoint", str(ckpt), "--mesh-samples", "200",
+                "--occ-resolution", "16", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["num_samples"] == 4 and set(res["per_category"]) == {"chair", "mug"}
+    assert "F1@0.3" in res["mean"] and "empty_meshes" in res["mean"]
+    assert (ckpt.parent.parent / "eval" / "metrics.json").is_file()
+    assert run(["shapes", "eval", "--checkpoint", str(ckpt), "--mesh-samples", "100",
+                "--occ-resolution", "16"]) == 0
+    table = capsys.readouterr().out
+    assert "chair" in table and "mean" in table
+    out = tmp_path / "pred"
+    assert run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt), "-o", str(out),
+                "--occ-resolution", "16"]) == 0
+    summary = json.loads((out / "prediction.json").read_text())
+    assert summary["model"] == model
+    for f in summary["files"]:
+        assert (tmp_path / f).is_file() or __import__("os").path.isfile(f)
+    if model != "occnet":
+        assert (out / "voxels.npz").is_file()
+    assert summary["empty_mesh"] or (out / "mesh.obj").is_file()
+
+
+@pytest.mark.slow
+def test_train_predict_depth_and_classifier(tmp_path, cache, image_png):
+    ckpt = _train(tmp_path, cache, "depth-fcn")
+    out = tmp_path / "depth_pred"
+    assert run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt),
+                "-o", str(out)]) == 0
+    assert (out / "depth.npy").is_file() and (out / "depth.png").is_file()
+    d = np.load(out / "depth.npy")
+    assert d.shape == (32, 32) and (d > 0).all()
+
+    ckpt = _train(tmp_path, cache, "pointnet")
+    from spacetime.shapes import ico_sphere, save_mesh
+
+    mesh_path = tmp_path / "ball.obj"
+    save_mesh(ico_sphere(1), mesh_path)
+    assert run(["shapes", "predict", str(mesh_path), "--checkpoint", str(ckpt),
+                "-o", str(tmp_path / "cls")]) == 0
+    summary = json.loads((tmp_path / "cls" / "prediction.json").read_text())
+    assert {t["class"] for t in summary["top"]} == {"chair", "mug"}
+    # a classifier cannot take an image, an image model cannot take a missing file
+    with pytest.raises(SpacetimeError):
+        run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt),
+             "-o", str(tmp_path / "x")])
+
+
+def test_errors(tmp_path, image_png):
+    with pytest.raises(InputError, match="--data"):
+        run(["shapes", "train", "--model", "voxel-gen", "--data", "shapenet", "--out",
+             str(tmp_path / "r")])
+    with pytest.raises(InputError, match="model"):
+        run(["shapes", "train", "--model", "mesh-rcnn", "--out", str(tmp_path / "r")])
+    with pytest.raises(InputError, match="does not take"):
+        run(["shapes", "train", "--model", "voxnet", "--model-kwargs", '{"latent": 3}',
+             "--out", str(tmp_path / "r")])
+    with pytest.raises(MissingFileError):
+        run(["shapes", "train", "--model", "voxnet", "--resume", str(tmp_path / "none.pt"),
+             *DATA_ARGS, "--cache", str(tmp_path / "c"), "--out", str(tmp_path / "r")])
+    bad = tmp_path / "bad.pt"
+    from spacetime.engine import save_checkpoint
+
+    save_checkpoint(bad, {"model": {}, "meta": {"model": "voxnet"}})
+    with pytest.raises(FileFormatError, match="meta"):
+        run(["shapes", "eval", "--checkpoint", str(bad)])
+    not_image = tmp_path / "noise.png"
+    not_image.write_bytes(b"not a png")
+    with pytest.raises(FileFormatError):
+        shapes_models._read_rgb(str(not_image), 32)
+    with pytest.raises(MissingFileError):
+        shapes_models._read_rgb(str(tmp_path / "missing.png"), 32)
+    assert shapes_models._read_rgb(str(image_png), 32).shape == (1, 3, 32, 32)
