@@ -136,6 +136,16 @@ def test_bounds_and_batch():
     assert b.grid[1].sum() == 0 and b.grid[0].sum() > 0  # mesh 1 is outside these bounds
 
 
+def test_empty_mesh_gives_empty_grid():
+    from spacetime.shapes.structures import Meshes
+
+    m = ico_sphere(0)
+    two = Meshes([m.verts_list()[0], torch.zeros(0, 3)],
+                 [m.faces_list()[0], torch.zeros(0, 3, dtype=torch.int64)])
+    vg = voxelize_mesh(two, 6, mode="solid")
+    assert vg.grid[0].sum() > 0 and vg.grid[1].sum() == 0
+
+
 def test_voxelize_points():
     pts = torch.tensor([[[0.1, 0.1, 0.1], [0.9, 0.1, 0.1], [0.15, 0.12, 0.1], [5, 5, 5]]])
     vg = voxelize_points(pts, 2, origin=(0.0, 0.0, 0.0), voxel_size=0.5)

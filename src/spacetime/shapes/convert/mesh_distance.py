@@ -1,10 +1,11 @@
 """Mesh → distance, signed distance and occupancy at query points.
 
 - :func:`mesh_distance`: exact unsigned (Euclidean, not squared unless asked) distance from each
-  query point to the closest point of the mesh surface, by a chunked brute force over
-  point × triangle pairs (closest point on a triangle after Ericson, "Real-Time Collision
-  Detection", 2005, §5.1.5). Memory is bounded by ``chunk_size`` pairs; time is
-  ``O(P · F)``, fine for meshes up to ~10⁵ faces and ~10⁵ points.
+  query point to the closest point of the mesh surface (closest point on a triangle after
+  Ericson, "Real-Time Collision Detection", 2005, §5.1.5). Triangles are culled with a
+  two-level bounding-sphere hierarchy (Morton-ordered groups of 32) written with plain tensor
+  ops, so it runs on any device without a compiled tree; memory is bounded by ``chunk_size``
+  (point × group pairs per step). Worst case ``O(P · F)``, typically far less.
 - :func:`winding_number`: generalized winding number (Jacobson, Kavan & Sorkine-Hornung,
   "Robust Inside-Outside Segmentation using Generalized Winding Numbers", SIGGRAPH 2013): the
   sum of signed solid angles of all triangles seen from the point (Van Oosterom & Strackee,
@@ -243,7 +244,7 @@ def mesh_distance(
         points: ``(N, P, 3)``, list of ``(P_n, 3)`` or ``Pointclouds``; set n is measured against
             mesh n.
         squared: return squared distances.
-        chunk_size: max number of point × triangle pairs evaluated at once (memory bound).
+        chunk_size: point × triangle-group pairs per step (memory bound).
 
     Returns:
         ``(N, P)`` distances (list of ``(P_n,)`` for list / Pointclouds input), in world units,
