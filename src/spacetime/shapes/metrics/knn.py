@@ -96,12 +96,22 @@ def as_padded(
         if n and (int(lengths.min()) < 0 or int(lengths.max()) > p):
             raise InputError(f"{name}_lengths: expected values in [0, {p}], got {lengths.tolist()}")
     if pts.numel():
-        if lengths.numel() and bool((lengths == p).all()):
-            check_finite(pts, name)
-        else:
-            mask = torch.arange(p, device=pts.device)[None, :] < lengths[:, None]
-            check_finite(pts[mask], name)
+        _check_valid_finite(pts, lengths, name)
     return pts, lengths
+
+
+def _check_valid_finite(pts: torch.Tensor, lengths: torch.Tensor, name: str) -> None:
+    """Raise unless the valid rows of ``pts`` are finite (padding rows are not read)."""
+    if pts.device.type == "cpu" and pts.dtype in (torch.float32, torch.float64):
+        # numpy on CPU: a torch reduction here would wake torch's OpenMP pool, whose spinning
+        # threads then slow down the KD-tree's own OpenMP queries that follow
+        arr = pts.detach().numpy()
+        for b, n in enumerate(lengths.tolist()):
+            if n and not np.isfinite(arr[b, :n]).all():
+                check_finite(pts[b, :n], name)
+        return
+    mask = torch.arange(pts.shape[1], device=pts.device)[None, :] < lengths[:, None]
+    check_finite(pts[mask], name)
 
 
 def morton_order(points: np.ndarray, bits: int = 10) -> np.ndarray:
