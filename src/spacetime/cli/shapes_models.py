@@ -173,13 +173,13 @@ def _datasets(spec: str, task: str, opts: dict[str, Any], split: str,
         from spacetime.shapes.datasets import ShapeNetCore
 
         base: Any = ShapeNetCore(parts[0])
-        names = [str(s) for s in base.synset_ids]
+        names = list(base.class_names)
     elif kind == "r2n2":
         from spacetime.shapes.datasets import R2N2
 
         base = R2N2(parts[0], parts[1], parts[2], parts[3],
                     split="train" if split == "train" else "test", return_voxels=False)
-        names = [str(s) for s in base.synset_ids]
+        names = list(base.class_names)
     elif kind == "pix3d":
         from spacetime.shapes.datasets import Pix3D
 
