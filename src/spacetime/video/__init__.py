@@ -16,6 +16,7 @@ from spacetime.video.datasets import (
     HMDB51,
     UCF101,
     BadVideoWarning,
+    FlowClips,
     Kinetics,
     LabeledVideoDataset,
     SkippedItem,
@@ -88,4 +89,5 @@ __all__ = [
     "collate_clips",
     "SkippedItem",
     "BadVideoWarning",
+    "FlowClips",
 ]

@@ -14,6 +14,7 @@ from spacetime.video.datasets.base import (
     collate_clips,
     item_generator,
 )
+from spacetime.video.datasets.flow_clips import FlowClips, flow_cache_sources, stack_flows
 from spacetime.video.datasets.folder import VIDEO_EXTENSIONS, VideoFolder, find_videos
 from spacetime.video.datasets.hmdb51 import HMDB51, read_hmdb51_split
 from spacetime.video.datasets.kinetics import Kinetics, kinetics_filename, read_kinetics_csv
@@ -49,4 +50,7 @@ __all__ = [
     "default_cache_dir",
     "MOTION_CLASSES",
     "APPEARANCE_CLASSES",
+    "FlowClips",
+    "stack_flows",
+    "flow_cache_sources",
 ]

@@ -1,5 +1,7 @@
 """Video classifiers from the lecture: single frame, late / early / slow fusion, C3D, and
-torchvision's video ResNets. Every model maps clips ``(N, 3, T, H, W)`` to ``(N, num_classes)``.
+torchvision's video ResNets. Every model maps clips ``(N, 3, T, H, W)`` to ``(N, num_classes)``,
+except the two-stream networks (:mod:`.two_stream`), which take an RGB frame ``(N, 3, H, W)`` and
+a flow stack ``(N, 2L, H, W)``.
 
 See ``docs/video_models.md`` for each model's tables (from :func:`spacetime.analysis.layer_table`).
 """
@@ -35,6 +37,18 @@ from spacetime.video.models.torchvision_models import (
     r2plus1d_18,
     r3d_18,
 )
+from spacetime.video.models.two_stream import (
+    FUSIONS,
+    SpatialStream,
+    TemporalStream,
+    TwoStream,
+    evaluate_two_stream,
+    spatial_stream,
+    subtract_mean_flow,
+    temporal_stream,
+    train_two_stream,
+    two_stream,
+)
 
 __all__ = [
     "MODEL_BUILDERS",
@@ -57,6 +71,16 @@ __all__ = [
     "r2plus1d_18",
     "mc3_18",
     "load_video_checkpoint",
+    "SpatialStream",
+    "TemporalStream",
+    "TwoStream",
+    "FUSIONS",
+    "spatial_stream",
+    "temporal_stream",
+    "two_stream",
+    "subtract_mean_flow",
+    "train_two_stream",
+    "evaluate_two_stream",
     "Conv3d",
     "conv_stack_2d",
     "conv_stack_3d",

@@ -1,5 +1,6 @@
 """``MODEL_BUILDERS``: the one name -> builder dict (for the CLI); every builder is keyword-only
-and takes ``num_classes=``."""
+and takes ``num_classes=``. The two-stream builders' models take frames / flow stacks instead of
+clips (see :mod:`spacetime.video.models.two_stream`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from spacetime.video.models.fusion import (
     slow_fusion,
 )
 from spacetime.video.models.torchvision_models import mc3_18, r2plus1d_18, r3d_18
+from spacetime.video.models.two_stream import spatial_stream, temporal_stream, two_stream
 
 __all__ = ["MODEL_BUILDERS"]
 
@@ -29,4 +31,7 @@ MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "r3d-18": r3d_18,
     "r2plus1d-18": r2plus1d_18,
     "mc3-18": mc3_18,
+    "spatial-stream": spatial_stream,
+    "temporal-stream": temporal_stream,
+    "two-stream": two_stream,
 }
