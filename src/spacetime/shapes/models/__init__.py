@@ -34,6 +34,18 @@ from spacetime.shapes.models.octree import (
     octree_loss,
     octree_targets,
 )
+from spacetime.shapes.models.pixel2mesh import (
+    Pixel2Mesh,
+    Pixel2MeshLoss,
+    Pixel2MeshOutput,
+    Pixel2MeshStep,
+    PyramidEncoder,
+    camera_frame_targets,
+    evaluate_pixel2mesh,
+    pixel2mesh,
+    pixel2mesh_loss,
+    synthetic_object_depth,
+)
 from spacetime.shapes.models.points import (
     PointNet,
     PointSetGenerator,
@@ -120,4 +132,15 @@ __all__ = [
     "evaluate_shape_model",
     "predict_shapes",
     "MeshNormalizedDataset",
+    # meshes (Pixel2Mesh)
+    "PyramidEncoder",
+    "Pixel2Mesh",
+    "Pixel2MeshOutput",
+    "Pixel2MeshLoss",
+    "Pixel2MeshStep",
+    "pixel2mesh",
+    "pixel2mesh_loss",
+    "camera_frame_targets",
+    "evaluate_pixel2mesh",
+    "synthetic_object_depth",
 ]
