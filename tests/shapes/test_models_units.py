@@ -316,3 +316,52 @@ def test_extract_mesh_empty_field():
         extract_mesh(s, _images(1), resolution=24, coarse_resolution=16)
     with pytest.raises(InputError, match="threshold"):
         extract_mesh(s, _images(1), resolution=16, threshold=1.5)
+
+
+# ----------------------------------------------------------------------------- step functions
+def _random_batch(n=2, s=32, g=16, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "image": torch.rand(n, 3, s, s, generator=gen),
+        "depth": 1 + torch.rand(n, s, s, generator=gen),
+        "mask": torch.rand(n, s, s, generator=gen) > 0.3,
+        "normal_map": torch.nn.functional.normalize(torch.randn(n, 3, s, s, generator=gen),
+                                                    dim=1),
+        "voxels": _box(n, g),
+        "points": torch.rand(n, 50, 3, generator=gen) - 0.5,
+        "occ_points": torch.rand(n, 30, 3, generator=gen) - 0.5,
+        "occ_labels": torch.rand(n, 30, generator=gen) > 0.5,
+        "label": torch.tensor([0, 2]),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_shape_step_every_model(name):
+    from spacetime.shapes.models import ShapeStep
+
+    torch.manual_seed(0)
+    model = SHAPE_MODEL_BUILDERS[name](**TINY[name])
+    step = ShapeStep(MODEL_TASKS[name])
+    loss, metrics = step(model, _random_batch())
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert len(metrics) == 1 and all(torch.isfinite(torch.as_tensor(v)) for v in
+                                     metrics.values())
+
+
+def test_shape_step_depth_losses_and_voxel_resizing():
+    from spacetime.shapes.models import ShapeStep, resize_voxels
+
+    torch.manual_seed(0)
+    model = depth_fcn(**TINY["depth-fcn"])
+    b = _random_batch()
+    l2, _ = ShapeStep("depth")(model, b)
+    si, _ = ShapeStep("depth", depth_loss="scale-invariant")(model, b)
+    assert torch.isfinite(l2) and torch.isfinite(si) and not torch.isclose(l2, si)
+    with pytest.raises(InputError, match="depth_loss"):
+        ShapeStep("depth", depth_loss="l1")
+    # a 32³ target for a 16³ generator is resampled, covering the same cube
+    v = _box(1, 32, 6, 22)
+    r = resize_voxels(v, 16)
+    assert r.shape == (1, 16, 16, 16) and r.sum() == (r > 0.5).sum()
+    assert torch.equal(resize_voxels(v, 32) > 0.5, v)

@@ -253,48 +253,63 @@ def _load_model(path: str, device: str) -> tuple[Any, dict[str, Any], dict[str, 
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from spacetime.engine import TrainConfig, Trainer, build_loader, seed_everything
+    from spacetime.engine import (
+        TrainConfig,
+        Trainer,
+        build_loader,
+        cleanup_distributed,
+        init_distributed,
+        seed_everything,
+    )
     from spacetime.errors import MissingFileError
     from spacetime.shapes.datasets import collate_3d
     from spacetime.shapes.models import MODEL_TASKS, ShapeStep
 
-    seed_everything(args.seed)
     opts = _data_opts(args)
-    kwargs_check = _model_kwargs(args.model, 1, opts, args.model_kwargs)  # validates the name
-    del kwargs_check
-    task = MODEL_TASKS[args.model]
-    train, classes = _datasets(args.data, task, opts, "train")
-    val, _ = _datasets(args.data, task, opts, "val")
-    kwargs = _model_kwargs(args.model, len(classes), opts, args.model_kwargs)
-    model = _build_model(args.model, kwargs)
-    train_loader = build_loader(train, args.batch_size, shuffle=True, seed=args.seed,
-                                num_workers=args.num_workers, collate_fn=collate_3d,
-                                drop_last=len(train) > args.batch_size)
-    val_loader = build_loader(val, args.batch_size, num_workers=args.num_workers,
-                              collate_fn=collate_3d) if len(val) else None
-    cfg = TrainConfig(
-        epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
-        weight_decay=args.weight_decay, scheduler=args.scheduler, grad_clip=args.grad_clip,
-        amp=not args.no_amp, seed=args.seed, device=args.device, out_dir=args.out,
-        progress=not args.no_progress, tensorboard=not args.no_tensorboard,
-        monitor="val/loss" if val_loader is not None else "train/loss", monitor_mode="min",
-    )
-    meta = {"model": args.model, "model_kwargs": kwargs, "classes": classes, "task": task,
-            "data": args.data, "data_options": opts}
-    resume = None
-    if args.resume is not None:
-        resume = Path(args.out) / "checkpoints" / "last.pt" if args.resume == "auto" \
-            else Path(args.resume)
-        if not resume.is_file():
-            raise MissingFileError(f"--resume: no checkpoint at {str(resume)!r}")
-    trainer = Trainer(model, train_loader, val_loader, cfg, meta=meta, log=print,
-                      step_fn=ShapeStep(task, depth_loss=args.depth_loss))
-    print(f"training {args.model} ({task}) on {args.data}: {len(classes)} classes, "
-          f"{len(train)} train / {len(val)} val items, "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters, device {trainer.device}")
-    trainer.fit(resume=resume)
-    print(f"best {trainer.best['metric']} = {trainer.best['value']:.4f} at epoch "
-          f"{trainer.best['epoch']}; run directory: {args.out}")
+    _model_kwargs(args.model, 1, opts, args.model_kwargs)  # validate the name and kwargs first
+    info = init_distributed(args.device)
+    try:
+        seed_everything(args.seed)
+        task = MODEL_TASKS[args.model]
+        train, classes = _datasets(args.data, task, opts, "train")
+        val, _ = _datasets(args.data, task, opts, "val")
+        kwargs = _model_kwargs(args.model, len(classes), opts, args.model_kwargs)
+        model = _build_model(args.model, kwargs)
+        train_loader = build_loader(train, args.batch_size, shuffle=True, seed=args.seed,
+                                    num_workers=args.num_workers, collate_fn=collate_3d,
+                                    drop_last=len(train) > args.batch_size,
+                                    pin_memory=args.device.startswith("cuda"))
+        val_loader = build_loader(val, args.batch_size, num_workers=args.num_workers,
+                                  collate_fn=collate_3d) if len(val) else None
+        cfg = TrainConfig(
+            epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
+            weight_decay=args.weight_decay, scheduler=args.scheduler, grad_clip=args.grad_clip,
+            amp=not args.no_amp, seed=args.seed, device=args.device, out_dir=args.out,
+            progress=not args.no_progress, tensorboard=not args.no_tensorboard,
+            monitor="val/loss" if val_loader is not None else "train/loss", monitor_mode="min",
+        )
+        meta = {"model": args.model, "model_kwargs": kwargs, "classes": classes, "task": task,
+                "data": args.data, "data_options": opts}
+        resume = None
+        if args.resume is not None:
+            resume = Path(args.out) / "checkpoints" / "last.pt" if args.resume == "auto" \
+                else Path(args.resume)
+            if not resume.is_file():
+                raise MissingFileError(f"--resume: no checkpoint at {str(resume)!r}")
+        trainer = Trainer(model, train_loader, val_loader, cfg, meta=meta,
+                          log=print if info.is_main else None,
+                          step_fn=ShapeStep(task, depth_loss=args.depth_loss))
+        if info.is_main:
+            print(f"training {args.model} ({task}) on {args.data}: {len(classes)} classes, "
+                  f"{len(train)} train / {len(val)} val items, "
+                  f"{sum(p.numel() for p in model.parameters()):,} parameters, "
+                  f"device {trainer.device}, {info.world_size} process(es)")
+        trainer.fit(resume=resume)
+        if info.is_main:
+            print(f"best {trainer.best['metric']} = {trainer.best['value']:.4f} at epoch "
+                  f"{trainer.best['epoch']}; run directory: {args.out}")
+    finally:
+        cleanup_distributed()
     return 0
 
 
