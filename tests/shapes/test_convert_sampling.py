@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from spacetime.errors import InputError
-from spacetime.shapes.convert import box_mesh, ico_sphere, sample_points_from_meshes
+from spacetime.shapes.convert import (
+    box_mesh,
+    ico_sphere,
+    mesh_distance,
+    sample_points_from_meshes,
+)
 from spacetime.shapes.structures import Meshes
 
 
@@ -47,6 +52,12 @@ def test_points_on_box_surface_and_normals():
     expected = torch.tensor([16 / 28, 8 / 28, 4 / 28], dtype=torch.float64)
     sigma = (expected * (1 - expected) / 4000).sqrt()
     assert ((frac - expected).abs() < 5 * sigma).all(), (frac, expected)
+
+
+def test_points_on_sphere_mesh_surface():
+    m = ico_sphere(2, dtype=torch.float64)
+    p = sample_points_from_meshes(m, 2000, generator=torch.Generator().manual_seed(4))
+    assert mesh_distance(m, p).max() < 1e-12
 
 
 def test_uniform_by_area_and_within_triangle():
