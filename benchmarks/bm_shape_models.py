@@ -9,6 +9,7 @@
    backward pass of one training forward (batch 1, target: the chair voxelised at that
    resolution; :func:`spacetime.shapes.models.activation_bytes`, allocator-independent). The
    octree's activations grow with the number of boundary cells, the dense decoder's with R³.
+   The 2D voxel-tube decoder (``voxel-tubes``) is listed too.
 3. **Occupancy-network meshing**: network evaluations of coarse-to-fine extraction (MISE-like,
    from 16³) vs dense evaluation of the ``(R + 1)³`` grid at R = 32 / 64 / 128, on the chair's
    analytic occupancy (so the level set is a real shape, not an untrained network's noise).
@@ -41,6 +42,7 @@ from spacetime.shapes.models import (  # noqa: E402
     octree_gen,
     octree_targets,
     voxel_gen,
+    voxel_tubes,
 )
 
 BATCH, IMAGE, VOXELS, POINTS, OCC = 8, 64, 32, 1024, 2048
@@ -94,7 +96,7 @@ def bench_training(steps: int = 3) -> list[tuple[str, float, int]]:
     return rows
 
 
-def bench_memory() -> list[tuple[int, int, int, float, float, list[int]]]:
+def bench_memory() -> list[tuple[int, int, int, float, float, list[int], int]]:
     rows = []
     img = torch.rand(1, 3, IMAGE, IMAGE, generator=torch.Generator().manual_seed(0))
     for res in (32, 64, 128):
@@ -109,8 +111,11 @@ def bench_memory() -> list[tuple[int, int, int, float, float, list[int]]]:
         t0 = time.perf_counter()
         out, b_oct = activation_bytes(oct_m, img, targets)
         t_oct = time.perf_counter() - t0
-        rows.append((res, b_dense, b_oct, t_dense, t_oct, [c.shape[0] for c in out.coords]))
-        del dense, oct_m, out
+        tubes = voxel_tubes(resolution=res).train()
+        _, b_tubes = activation_bytes(tubes, img)
+        rows.append((res, b_dense, b_oct, t_dense, t_oct, [c.shape[0] for c in out.coords],
+                     b_tubes))
+        del dense, oct_m, out, tubes
     return rows
 
 
@@ -154,11 +159,11 @@ def main() -> None:
         print(f"{name:<14}{n:>12,}{sps:>10.2f}{sps * BATCH:>10.1f}")
     print("\n2. activation memory of one training forward (batch 1), dense vs octree")
     print(f"{'R':>5}{'dense MB':>11}{'octree MB':>11}{'ratio':>8}{'dense s':>9}{'octree s':>10}"
-          "  octree cells per level")
+          f"{'tubes MB':>10}  octree cells per level")
     mem = bench_memory()
-    for res, bd, bo, td, to, cells in mem:
+    for res, bd, bo, td, to, cells, bt in mem:
         print(f"{res:>5}{bd / 2**20:>11.1f}{bo / 2**20:>11.1f}{bd / bo:>8.1f}{td:>9.2f}"
-              f"{to:>10.2f}  {cells}")
+              f"{to:>10.2f}{bt / 2**20:>10.1f}  {cells}")
     print("\n3. occupancy network meshing: network evaluations, coarse-to-fine vs dense")
     print(f"{'R':>5}{'coarse-to-fine':>16}{'dense':>12}{'ratio':>8}{'c2f s':>8}{'dense s':>9}"
           "  same inside/outside")
