@@ -2,8 +2,9 @@
 
 1. ``sample_points_from_meshes``: 100k points from a 100k-face torus mesh, vs
    ``trimesh.sample.sample_surface`` (numpy) on the same mesh; plus a batch of 8 meshes.
-2. ``mesh_distance`` (chunked brute force in torch) vs ``trimesh.proximity.closest_point``
-   (an r-tree of triangle boxes + exact closest points), and ``winding_number``.
+2. ``mesh_distance`` (bounding-sphere culling in torch) vs ``trimesh.proximity.closest_point``
+   (an r-tree of triangle boxes + exact closest points), and ``winding_number`` (exact and
+   ``approximate=True``).
 
 Run: ``python benchmarks/bm_sampling.py`` (one torch thread unless ``BM_THREADS`` is set;
 the trimesh distance comparison needs the optional ``rtree`` package).
@@ -71,7 +72,7 @@ def main() -> None:
         return
     print("\n## Point-to-mesh distance (best of 3)")
     print(f"{'faces':>7} {'points':>7} {'ours ms':>9} {'trimesh ms':>10} {'tm/ours':>8} "
-          f"{'max |diff|':>10} {'winding ms':>10}")
+          f"{'max |diff|':>10} {'winding ms':>10} {'approx ms':>9} {'max |dw|':>8}")
     for level, npts in ((3, 2000), (5, 2000), (6, 2000)):
         s = ico_sphere(level, dtype=torch.float64)
         sv, sf = s.verts_list()[0], s.faces_list()[0]
@@ -85,8 +86,11 @@ def main() -> None:
         d_o = mesh_distance(s, pts)[0]
         d_t = torch.as_tensor(trimesh.proximity.closest_point(stm, pts[0].numpy())[1])
         t_w = timeit(lambda s=s, pts=pts: winding_number(s, pts), reps)
+        t_a = timeit(lambda s=s, pts=pts: winding_number(s, pts, approximate=True), reps)
+        dw = (winding_number(s, pts) - winding_number(s, pts, approximate=True)).abs().max()
         print(f"{sf.shape[0]:>7} {npts:>7} {t_o * 1e3:9.1f} {t_t * 1e3:10.1f} "
-              f"{t_t / t_o:8.2f} {float((d_o - d_t).abs().max()):10.2e} {t_w * 1e3:10.1f}")
+              f"{t_t / t_o:8.2f} {float((d_o - d_t).abs().max()):10.2e} {t_w * 1e3:10.1f} "
+              f"{t_a * 1e3:9.1f} {float(dw):8.1e}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from spacetime.shapes.convert import (
     mesh_distance,
     mesh_occupancy,
     mesh_sdf,
+    torus_mesh,
     winding_number,
 )
 from spacetime.shapes.structures import Meshes, Pointclouds
@@ -114,6 +115,23 @@ def test_winding_number_robust_to_hole_and_inverted():
     assert bool(mesh_occupancy(holed, centre))
     inverted = Meshes([v], [f.flip(1)])
     assert float(winding_number(inverted, centre)) == pytest.approx(-1.0)
+
+
+def test_approximate_winding_number():
+    m = torus_mesh(1.0, 0.4, major_sections=64, minor_sections=16, dtype=torch.float64)
+    v, f = m.verts_list()[0], m.faces_list()[0]
+    holed = Meshes([v, v], [f, f[7:]])
+    pts = torch.randn(2, 300, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    exact = winding_number(holed, pts)
+    approx = winding_number(holed, pts, approximate=True)
+    assert (exact - approx).abs().max() < 0.1
+    clear = (exact - 0.5).abs() > 0.1
+    assert torch.equal((approx > 0.5)[clear], (exact > 0.5)[clear])
+    torch.testing.assert_close(
+        mesh_sdf(m, pts[:1], approximate=True).abs(), mesh_distance(m, pts[:1])
+    )
+    assert torch.equal(mesh_occupancy(m, pts[:1], approximate=True)[clear[:1]],
+                       (exact[:1] > 0.5)[clear[:1]])
 
 
 def test_gradients():
