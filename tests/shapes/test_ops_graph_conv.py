@@ -116,3 +116,13 @@ def test_bad_construction():
         GraphConv(2, 2, init="xavier")
     with pytest.raises(InputError, match="w1"):
         graph_conv(torch.randn(3, 2), torch.tensor([[0, 1]]), torch.randn(4, 2), torch.randn(4, 3))
+
+
+def test_low_precision_fallback_matches():
+    m = _batch()
+    f = torch.randn(46, 4)
+    e = m.edges_packed()
+    ref = neighbor_sum(f, e)
+    low = neighbor_sum(f.bfloat16(), e).float()
+    assert (low - ref).abs().max() < 0.1
+    assert neighbor_sum(f.double(), e).dtype == torch.float64
