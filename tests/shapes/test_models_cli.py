@@ -19,6 +19,8 @@ TINY_KW = {
     "voxel-gen": {"encoder_widths": [8, 16], "latent_dim": 16, "widths": [16, 8]},
     "occnet": {"encoder_widths": [8, 16], "latent_dim": 16, "hidden": 16, "num_blocks": 1},
     "depth-fcn": {"widths": [8, 16], "stem": 4},
+    "normal-fcn": {"widths": [8, 16], "stem": 4},
+    "point-gen": {"encoder_widths": [8, 16], "latent_dim": 16, "hidden": [32]},
     "pointnet": {"widths": [8, 16], "fc": [8]},
     "octree-gen": {"encoder_widths": [8, 16], "latent_dim": 16, "base_resolution": 4,
                    "channels": [8, 8, 8]},
@@ -97,6 +99,22 @@ def test_train_predict_depth_and_classifier(tmp_path, cache, image_png):
     assert (out / "depth.npy").is_file() and (out / "depth.png").is_file()
     d = np.load(out / "depth.npy")
     assert d.shape == (32, 32) and (d > 0).all()
+
+    ckpt = _train(tmp_path, cache, "normal-fcn")
+    assert run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt),
+                "-o", str(tmp_path / "nrm")]) == 0
+    from spacetime.shapes.io import load_normals, load_pointcloud
+
+    n = load_normals(tmp_path / "nrm" / "normals.png")
+    assert n.shape == (3, 32, 32)
+    assert (tmp_path / "nrm" / "normals_picture.png").is_file()
+
+    ckpt = _train(tmp_path, cache, "point-gen")
+    assert run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt),
+                "-o", str(tmp_path / "pts")]) == 0
+    pts = load_pointcloud(tmp_path / "pts" / "points.ply")
+    assert pts.points_list()[0].shape == (128, 3)
+    assert (tmp_path / "pts" / "points.png").is_file()
 
     ckpt = _train(tmp_path, cache, "pointnet")
     from spacetime.shapes import ico_sphere, save_mesh
