@@ -340,8 +340,10 @@ def test_flow_clips_passes_skipped_items_through():
 @pytest.mark.parametrize("fmt", ["npy", "png"])
 def test_flow_clips_from_cache(tiny_motion, tmp_path, fmt):
     sources = flow_cache_sources(tiny_motion)
-    assert [n for n, _ in sources[:3]] == ["0", "1", "2"]
-    res = compute_dataset_flow(sources[:4], tmp_path, method="dis-ultrafast", format=fmt,
+    assert list(sources)[:3] == ["0", "1", "2"]
+    assert torch.equal(sources["3"], tiny_motion.videos[3])
+    sources = {k: sources[k] for k in ("0", "1", "2", "3")}
+    res = compute_dataset_flow(sources, tmp_path, method="dis-ultrafast", format=fmt,
                                workers=0, progress=False)
     assert len(res["computed"]) == 4
     sub = torch.utils.data.Subset(tiny_motion, range(4))
@@ -365,6 +367,42 @@ def test_flow_clips_from_cache(tiny_motion, tmp_path, fmt):
         FlowClips(tiny_motion, num_flows=3, flow_dir=tmp_path)[9]  # video 9 was not cached
     with pytest.raises(InputError, match="fewer than num_flows=8"):
         FlowClips(sub, num_flows=8, flow_dir=tmp_path)[0]
+
+
+def test_flow_clips_on_multi_clip_video_files(video_factory, tmp_path):
+    from spacetime.video.clips import UniformClipSampler
+    from spacetime.video.datasets import VideoFolder
+    from spacetime.video.io import read_video
+
+    for cls, seed in (("a", 0), ("b", 1)):
+        (tmp_path / cls).mkdir()
+        video_factory(f"{cls}/{cls}{seed}.mp4", num_frames=12, seed=seed)
+    base = VideoFolder(tmp_path, clip_sampler=UniformClipSampler(3, 2), multi_clip=True)
+    fc = FlowClips(base, num_flows=2, method="dis-ultrafast", clips_per_video=2)
+    assert len(fc) == 4
+    it = fc[1]  # clip 1 of video 0: the base clip's middle window (its only one)
+    fi = base[0]["frame_indices"][1]
+    assert it["flow_start"] == int(fi[0]) and it["frame_index"] == int(fi[1])
+    frames = read_video(base.videos[0][0], frame_indices=fi.tolist())
+    ref = estimate_flow_batch(frames[:2], frames[1:3], "dis-ultrafast")
+    assert_close(it["flow"], _stack_naive(ref))
+    assert_close(it["rgb"], frames[1].float() / 255)
+    with pytest.raises(InputError, match="use clips_per_video=2"):
+        FlowClips(base, num_flows=2, clips_per_video=3)[0]
+    with pytest.raises(InputError, match="use clips_per_video=2"):
+        FlowClips(base, num_flows=2)[0]
+    # the same videos through a flow cache (names = file stems)
+    cache = tmp_path / "flow"
+    res = compute_dataset_flow(flow_cache_sources(base), cache, method="dis-ultrafast",
+                               format="npy", workers=0, progress=False)
+    assert sorted(res["computed"]) == ["a0", "b1"]
+    cached = FlowClips(base, num_flows=2, flow_dir=cache, clips_per_video=2)
+    c = cached[1]  # rgb frame fi[1]; pairs fi[1] - 1, fi[1]
+    assert c["frame_index"] == int(fi[1]) and c["flow_start"] == int(fi[1]) - 1
+    full = read_video(base.videos[0][0])
+    s = c["flow_start"]
+    ref = estimate_flow_batch(full[s : s + 2], full[s + 1 : s + 3], "dis-ultrafast")
+    assert_close(c["flow"], _stack_naive(ref), atol=1e-4)
 
 
 def test_flow_cache_sources_bad_input():

@@ -39,9 +39,11 @@ Two flow sources:
 Clips: with ``clips_per_video=None`` (training) each item is one clip at a random window
 (seeded by ``(seed, epoch, index)`` when ``seed`` is an int); with ``clips_per_video=K``
 (test-time averaging) the dataset has ``K`` items per video at evenly spaced windows, item
-``i`` being clip ``i % K`` of video ``i // K`` and carrying its ``video_index``, so
-:func:`~spacetime.engine.collect_clip_scores` / :func:`~spacetime.video.models.evaluate_two_stream`
-average the clip probabilities per video.
+``i`` being clip ``i % K`` of video ``i // K`` and carrying its ``video_index``. A base dataset in
+multi-clip mode (items ``video`` ``(K, T, 3, H, W)``, e.g. a ``UniformClipSampler(L + 1, K)``
+file dataset) needs the same ``K``; clip ``k`` then uses the middle window of base clip ``k``.
+Either way :func:`~spacetime.engine.collect_clip_scores` and
+:func:`~spacetime.video.models.evaluate_two_stream` average the clip probabilities per video.
 """
 
 from __future__ import annotations
@@ -74,20 +76,21 @@ def stack_flows(flows: torch.Tensor) -> torch.Tensor:
     return flows.flatten(-4, -3)
 
 
-def flow_cache_sources(dataset: Any) -> list[tuple[str, Any]]:
-    """``(name, source)`` pairs for :func:`~spacetime.video.flow.compute_dataset_flow`.
+def flow_cache_sources(dataset: Any) -> dict[str, Any]:
+    """``{name: source}`` for :func:`~spacetime.video.flow.compute_dataset_flow`.
 
     Names match what :class:`FlowClips` looks up (the stem of each item's ``path``): in-memory
     datasets with a ``videos`` tensor ``(N, T, 3, H, W)`` (e.g. :class:`SyntheticMotion`, whose
-    paths are ``synthetic://split/i``) give ``(str(i), frames)``; file datasets with ``videos``
-    ``[(path, label), ...]`` give ``(stem, path)``.
+    paths are ``synthetic://split/i``) give ``{str(i): frames}``; file datasets with ``videos``
+    ``[(path, label), ...]`` (:class:`LabeledVideoDataset` and its subclasses) give
+    ``{stem: path}``.
     """
     videos = getattr(dataset, "videos", None)
     if isinstance(videos, torch.Tensor):
-        return [(str(i), videos[i]) for i in range(videos.shape[0])]
+        return {str(i): videos[i] for i in range(videos.shape[0])}
     if isinstance(videos, (list, tuple)):
-        return [(Path(v[0] if isinstance(v, (list, tuple)) else v).stem,
-                 Path(v[0] if isinstance(v, (list, tuple)) else v)) for v in videos]
+        paths = [Path(v[0] if isinstance(v, (list, tuple)) else v) for v in videos]
+        return {p.stem: p for p in paths}
     raise InputError(
         f"dataset: expected a dataset with a videos tensor or a list of (path, label), got "
         f"{type(dataset).__name__}"
@@ -157,7 +160,7 @@ class FlowClips(Dataset):
             check_int(clips_per_video, "clips_per_video", min_value=1)
         self.clips_per_video = clips_per_video
         self.memory_cache = bool(memory_cache)
-        self._flow_memory: dict[int, torch.Tensor] = {}
+        self._flow_memory: dict[Any, torch.Tensor] = {}
         self._last: tuple[int, Any] | None = None
         self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
         self.std = None if std is None else torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
@@ -197,10 +200,29 @@ class FlowClips(Dataset):
         self._last = (vid, item)
         return item
 
-    def _frames(self, item: dict[str, Any]) -> torch.Tensor:
+    def _frames(
+        self, item: dict[str, Any], k: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """The clip ``(T, 3, H, W)``, its native frame indices ``(T,)`` and whether it is one
+        of the base item's ``K`` clips (multi-clip base datasets)."""
         video = item["video"]
-        check_tensor(video, "video", ("T", 3, "H", "W"))
-        return video
+        fi = item.get("frame_indices")
+        if isinstance(video, torch.Tensor) and video.dim() == 5:
+            check_tensor(video, "video", ("K", "T", 3, "H", "W"))
+            if k is None or video.shape[0] != self.clips_per_video:
+                raise InputError(
+                    f"clips_per_video: the base dataset gives {video.shape[0]} clips per video "
+                    f"(video {tuple(video.shape)}); use clips_per_video={video.shape[0]}"
+                )
+            video = video[k]
+            fi = None if fi is None else torch.as_tensor(fi)[k]
+            sub = True
+        else:
+            check_tensor(video, "video", ("T", 3, "H", "W"))
+            sub = False
+        T = int(video.shape[0])
+        fi = torch.arange(T) if fi is None else torch.as_tensor(fi).flatten()
+        return video, fi, sub
 
     def _rgb(self, frame: torch.Tensor) -> torch.Tensor:
         rgb = frame.float() / 255.0 if frame.dtype == torch.uint8 else frame.float()
@@ -210,20 +232,21 @@ class FlowClips(Dataset):
             rgb = rgb / self.std
         return rgb
 
-    def _pick(self, k: int | None, lo: int, hi: int, g: torch.Generator | None) -> int:
+    def _pick(self, k: int | None, n: int, lo: int, hi: int, g: torch.Generator | None) -> int:
+        """Random in ``[lo, hi]`` (training, ``k`` None) or the ``k``-th of ``n`` even picks."""
         if k is None:
             return lo + int(torch.randint(hi - lo + 1, (1,), generator=g))
-        return _even(k, self.clips_per_video or 1, lo, hi)
+        return _even(k, n, lo, hi)
 
-    def _flow_on_the_fly(self, vid: int, frames: torch.Tensor, s: int) -> torch.Tensor:
+    def _flow_on_the_fly(self, key: Any, frames: torch.Tensor, s: int) -> torch.Tensor:
         from spacetime.video.flow.estimate import estimate_flow_batch
 
         L = self.num_flows
         if self.memory_cache:
-            if vid not in self._flow_memory:
-                self._flow_memory[vid] = estimate_flow_batch(
+            if key not in self._flow_memory:
+                self._flow_memory[key] = estimate_flow_batch(
                     frames[:-1], frames[1:], self.method, **self.flow_kwargs).cpu()
-            return self._flow_memory[vid][s : s + L]
+            return self._flow_memory[key][s : s + L]
         return estimate_flow_batch(frames[s : s + L], frames[s + 1 : s + L + 1], self.method,
                                    **self.flow_kwargs).cpu()
 
@@ -236,21 +259,20 @@ class FlowClips(Dataset):
         item = self._base_item(vid)
         if isinstance(item, SkippedItem):
             return item
-        frames = self._frames(item)
+        frames, fi, sub = self._frames(item, k)
         T = int(frames.shape[0])
         L = self.num_flows
         g = item_generator(self.seed, self.epoch, index) if k is None else None
-        fi = item.get("frame_indices")
-        fi = torch.arange(T) if fi is None else torch.as_tensor(fi).flatten()
+        n = 1 if sub else (K or 1)  # a base clip of a multi-clip item is one window (middle)
         if self.flow_dir is None:
             if T < L + 1:
                 raise InputError(
                     f"video: on-the-fly flow stacks of L={L} need clips of at least {L + 1} "
                     f"frames, got {T} (item {vid}); use a longer clip or a smaller num_flows"
                 )
-            s = self._pick(k, 0, T - L - 1, g)
+            s = self._pick(k, n, 0, T - L - 1, g)
             p = s + L // 2
-            flow = self._flow_on_the_fly(vid, frames, s)
+            flow = self._flow_on_the_fly((vid, k) if sub else vid, frames, s)
             start = int(fi[s])
         else:
             from spacetime.video.flow.cache import cached_flow_info, load_cached_flow
@@ -261,7 +283,7 @@ class FlowClips(Dataset):
                 raise InputError(
                     f"flow_dir: {d} holds {n_pairs} flows, fewer than num_flows={L}"
                 )
-            p = self._pick(k, 0, T - 1, g)
+            p = self._pick(k, n, 0, T - 1, g)
             start = min(max(int(fi[p]) - L // 2, 0), n_pairs - L)
             flow = load_cached_flow(d, list(range(start, start + L)))
             if tuple(flow.shape[-2:]) != tuple(frames.shape[-2:]):
