@@ -212,9 +212,9 @@ def _model_kwargs(name: str, num_classes: int, opts: dict[str, Any],
 
     from spacetime.checks import check_in
     from spacetime.errors import InputError
-    from spacetime.shapes.models import SHAPE_MODEL_BUILDERS
+    from spacetime.shapes.models import MODEL_TASKS, SHAPE_MODEL_BUILDERS
 
-    check_in(name, "model", sorted(SHAPE_MODEL_BUILDERS))
+    check_in(name, "model", sorted(MODEL_TASKS))  # the models with a CLI task
     params = inspect.signature(SHAPE_MODEL_BUILDERS[name]).parameters
     auto = {"num_classes": num_classes, "image_size": opts["image_size"],
             "resolution": opts["voxel_resolution"], "num_points": opts["num_points"]}
