@@ -86,35 +86,39 @@ def bench_synthetic(n: int, methods) -> None:
     print(f"{'(zero flow)':<22} {zero:>8.3f}")
 
 
-def bench_cache(tmp: Path) -> None:
+def bench_cache(tmp: Path, method: str = "dis", n_videos: int = 8, n_frames: int = 25) -> None:
     from spacetime.video.io import write_video
 
-    print("\n## Flow precompute (compute_dataset_flow, DIS, png, bound 20)")
+    print(f"\n## Flow precompute (compute_dataset_flow, {method}, png, bound 20)")
+    tmp = tmp / method
     videos = []
-    for i in range(6):
-        s = SyntheticFlow(1, (96, 128 + 24), seed=100 + i)[0]["frame1"]
-        frames = torch.stack([s[:, :, 24 - k : 24 - k + 128] for k in range(13)])
+    h, w = 128, 171  # UCF101 frames resized to 128 x 171
+    for i in range(n_videos):
+        s = SyntheticFlow(1, (h, w + n_frames), seed=100 + i)[0]["frame1"]
+        frames = torch.stack([s[:, :, n_frames - k : n_frames - k + w] for k in range(n_frames)])
+        frames = torch.nn.functional.pad(frames, (0, 1))  # even width for yuv420p
         p = write_video(tmp / "videos" / f"v{i}.mp4", (frames * 255).to(torch.uint8), fps=25)
         videos.append(p)
-    n_pairs = 6 * 12
-    print(f"{len(videos)} videos x 12 pairs at 96 x 128; {os.cpu_count()} CPU cores")
+    n_pairs = n_videos * (n_frames - 1)
+    print(f"{n_videos} videos x {n_frames - 1} pairs at {h} x {w + 1}; "
+          f"{os.cpu_count()} CPU cores")
     print(f"{'workers':>8} {'seconds':>8} {'pairs/s':>8} {'vs 1 worker':>12}")
     base = None
     for workers in (1, 0, 2):
         out = tmp / f"cache{workers}"
-        res = compute_dataset_flow(videos, out, workers=workers, progress=False)
+        res = compute_dataset_flow(videos, out, method=method, workers=workers, progress=False)
         assert res["pairs"] == n_pairs, res
         rate = res["pairs_per_s"]
         base = rate if workers == 1 else base
         label = f"{workers}" + (" (in-process)" if workers == 0 else "")
         print(f"{label:>8} {res['seconds']:>8.2f} {rate:>8.1f} {rate / base:>12.2f}")
     t0 = time.perf_counter()
-    res = compute_dataset_flow(videos, tmp / "cache2", workers=2, progress=False)
+    res = compute_dataset_flow(videos, tmp / "cache2", method=method, workers=2, progress=False)
     print(f"rerun with everything cached: {time.perf_counter() - t0:.3f} s, "
           f"skipped {len(res['skipped'])} videos")
     t0 = time.perf_counter()
-    fl = load_cached_flow(tmp / "cache2" / "v0", range(10))
-    print(f"load_cached_flow 10 pairs: {1000 * (time.perf_counter() - t0):.1f} ms -> "
+    fl = load_cached_flow(tmp / "cache2" / "v0", range(min(10, n_frames - 1)))
+    print(f"load_cached_flow {fl.shape[0]} pairs: {1000 * (time.perf_counter() - t0):.1f} ms -> "
           f"{tuple(fl.shape)}")
     f = torch.linspace(-20, 20, 200001)
     err = float((dequantize_flow(quantize_flow(f, 20.0), 20.0) - f).abs().max())
@@ -128,11 +132,16 @@ def main() -> None:
     ap.add_argument("--raft-checkpoint", default=None)
     ap.add_argument("--corr-levels", type=int, default=None)
     ap.add_argument("--skip-cache", action="store_true")
+    ap.add_argument("--only-cache", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
     methods = _method_list(args)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if args.only_cache:
+            bench_cache(tmp)
+            bench_cache(tmp, "tvl1", n_videos=4, n_frames=9)
+            return
         root = export_flow_folder(
             tmp / "middlebury", SyntheticFlow(args.pairs, (96, 128), split="val", seed=1)
         )
@@ -140,6 +149,7 @@ def main() -> None:
         bench_synthetic(args.pairs, methods)
         if not args.skip_cache:
             bench_cache(tmp)
+            bench_cache(tmp, "tvl1", n_videos=4, n_frames=9)
 
 
 if __name__ == "__main__":

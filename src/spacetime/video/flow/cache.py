@@ -16,7 +16,8 @@ Resumable: a video whose ``.done`` marker exists is skipped. Each video is compu
 temporary ``out_dir/.partial-<name>-<pid>`` folder that is renamed into place only when complete
 (and removed on any error), so an interrupted run never leaves a half-written video folder;
 leftover ``.partial-*`` folders from a killed run are deleted at the next start.
-Parallel: ``workers`` processes (``spawn``; each limited to one thread), progress with tqdm.
+Parallel: ``workers`` processes (``spawn``: forking after OpenCV / torch started threads can
+deadlock; each worker limited to one thread), progress with tqdm.
 A video that fails to decode is reported in the summary and skipped (``on_error="skip"``) or
 stops the run (``"raise"``).
 
@@ -318,6 +319,8 @@ def compute_dataset_flow(
         else:
             import multiprocessing as mp
 
+            # spawn, not fork: forking after OpenCV / torch started their thread pools can
+            # deadlock the children (seen with cv2 in this test suite)
             with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                      initializer=_worker_init) as pool:
                 futures = {pool.submit(_process, job): job[0] for job in payload}
