@@ -137,14 +137,3 @@ def test_errors_exit_1_with_clean_message(tmp_path, sphere_obj, capsys):
     assert not (tmp_path / "x.obj").exists()
 
 
-def test_solid_voxelisation_fast_path_matches_winding_numbers():
-    from spacetime.cli.shapes import _is_watertight, _voxelize_solid
-    from spacetime.shapes.convert import voxelize_mesh
-
-    sphere = ico_sphere(1)
-    assert _is_watertight(sphere)
-    fast = _voxelize_solid(sphere, 10)
-    ref = voxelize_mesh(sphere, 10, mode="solid")
-    assert torch.equal(fast.grid, ref.grid) and torch.equal(fast.origin, ref.origin)
-    open_mesh = Meshes([sphere.verts_packed()], [sphere.faces_packed()[1:]])
-    assert not _is_watertight(open_mesh)

@@ -86,36 +86,6 @@ def _grid_around(lo, hi, resolution: int, pad_voxels: float = 2.0):
     return centre - size / 2, vs, (dims[2], dims[1], dims[0])
 
 
-def _is_watertight(meshes: Any) -> bool:
-    """Every edge of every mesh is shared by exactly two faces."""
-    import torch
-
-    f2e = meshes.faces_packed_to_edges_packed()
-    if f2e.numel() == 0:
-        return False
-    counts = torch.bincount(f2e.reshape(-1), minlength=meshes.edges_packed().shape[0])
-    return bool((counts == 2).all())
-
-
-def _voxelize_solid(meshes: Any, resolution: int) -> Any:
-    """Solid voxelisation. Watertight meshes: surface voxels plus the enclosed voxels
-    (``scipy.ndimage.binary_fill_holes``; the conservative surface shell cannot leak),
-    milliseconds instead of a winding number per voxel centre; other meshes: winding numbers
-    (``voxelize_mesh(mode="solid")``)."""
-    import torch
-    from scipy.ndimage import binary_fill_holes
-
-    from spacetime.shapes import convert
-    from spacetime.shapes.structures import VoxelGrid
-
-    if not _is_watertight(meshes):
-        return convert.voxelize_mesh(meshes, resolution, mode="solid")
-    shell = convert.voxelize_mesh(meshes, resolution, mode="surface")
-    filled = [torch.from_numpy(binary_fill_holes(g.cpu().numpy() > 0.5)) for g in shell.grid]
-    grid = torch.stack(filled).to(shell.grid)
-    return VoxelGrid(grid, origin=shell.origin, voxel_size=shell.voxel_size)
-
-
 def _step(kind: str, nxt: str, obj: Any, args: argparse.Namespace) -> Any:
     import torch
 
@@ -130,9 +100,7 @@ def _step(kind: str, nxt: str, obj: Any, args: argparse.Namespace) -> Any:
         )
         return Pointclouds(pts, normals=nrm)
     if kind == "mesh" and nxt == "voxels":
-        if args.mode == "solid":
-            return _voxelize_solid(obj, res)
-        return convert.voxelize_mesh(obj, res, mode="surface")
+        return convert.voxelize_mesh(obj, res, mode=args.mode)
     if kind == "mesh" and nxt == "sdf":
         from tqdm import tqdm
 
