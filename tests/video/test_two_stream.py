@@ -468,3 +468,34 @@ def test_evaluate_and_train_bad_input():
         evaluate_two_stream(m, [{"rgb": torch.zeros(1, 3, 8, 8), "label": torch.tensor([0])}])
     with pytest.raises(InputError, match="expected a dict"):
         evaluate_two_stream(m, [(torch.zeros(1, 3, 8, 8), torch.tensor([0]))])
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_train_and_eval_two_stream(tmp_path, monkeypatch, capsys):
+    from spacetime.cli.main import main
+
+    monkeypatch.setenv("SPACETIME_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    argv = ["video", "train", "--model", "two-stream", "--data", "synthetic-motion",
+            "--classes", "motion", "--videos-per-class", "2", "--frames", "6", "--size", "32",
+            "--num-flows", "3", "--fusion", "linear", "--epochs", "1", "--batch-size", "8",
+            "--model-kwargs", '{"channels": [4, 8], "dropout": 0.0}', "--out", str(run),
+            "--no-progress", "--no-tensorboard"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "training two-stream (L=3, flow: dis on the fly, fusion linear)" in out
+    for stage in ("[spatial] epoch 1", "[temporal] epoch 1", "[fusion] epoch 1"):
+        assert stage in out
+    ckpt = run / "checkpoints" / "last.pt"
+    assert ckpt.is_file() and (run / "temporal" / "checkpoints" / "last.pt").is_file()
+    assert main(["video", "eval", "--checkpoint", str(ckpt), "--num-clips", "2",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "two-stream (linear fusion)" in out and "2 clip(s)" in out
+    for name in ("spatial", "temporal", "fusion"):
+        assert any(line.startswith(name) for line in out.splitlines())
+    assert (run / "eval" / "metrics.json").is_file()
+    assert main([*argv, "--resume"]) == 1
+    assert "--resume: not supported for two-stream runs" in capsys.readouterr().err

@@ -93,6 +93,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also save last.pt every STEPS optimiser steps inside epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.add_argument("--no-tensorboard", action="store_true")
+    ts = t.add_argument_group("two-stream (--model two-stream; see spacetime.cli.two_stream)")
+    ts.add_argument("--num-flows", type=int, default=10, help="L, stacked flows (2L channels)")
+    ts.add_argument("--flow-method", default="dis", help="on-the-fly flow estimator")
+    ts.add_argument("--flow-dir", default=None, help="read flow from this `flow cache` instead")
+    ts.add_argument("--fusion", default="average", choices=("average", "linear"))
     t.set_defaults(func=_cmd_train)
 
     # ---------------------------------------------------------------- eval
@@ -224,6 +229,10 @@ def _cmd_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.model == "two-stream":
+        from spacetime.cli.two_stream import cmd_train_two_stream
+
+        return cmd_train_two_stream(args)
     from pathlib import Path
 
     from spacetime.engine import (
@@ -500,6 +509,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     check_int(args.num_clips, "--num-clips", min_value=1)
     model, meta, state = _load_model(args.checkpoint, args.device)
+    if meta["model"] == "two-stream":
+        from spacetime.cli.two_stream import cmd_eval_two_stream
+
+        return cmd_eval_two_stream(args, model, meta, state)
     classes = list(meta["classes"])
     spec = args.data or meta.get("data")
     opts = dict(meta.get("data_options") or {})
