@@ -108,6 +108,14 @@ def test_failure_policy_and_bad_inputs(tmp_path):
         load_cached_flow(tmp_path / "short")
 
 
+def test_in_memory_dataset_tensor(tmp_path):
+    class Motion:  # like SyntheticMotion: a (N, T, 3, H, W) uint8 tensor in .videos
+        videos = torch.stack([_video(t=3), _video(t=3, seed=1)])
+
+    res = compute_dataset_flow(Motion(), tmp_path, workers=0, progress=False)
+    assert sorted(res["computed"]) == ["0", "1"] and res["pairs"] == 4
+
+
 def test_parallel_workers_and_video_files(tmp_path):
     io = pytest.importorskip("spacetime.video.io")
     paths = []

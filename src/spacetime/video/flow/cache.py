@@ -103,6 +103,10 @@ def _jobs_from(videos: Any) -> list[tuple[str, Any]]:
                 if hasattr(videos, attr):
                     src = getattr(videos, attr)
                     break
+        if isinstance(src, torch.Tensor):  # in-memory (N, T, 3, H, W) videos: names "0", "1"..
+            if src.ndim != 5:
+                raise InputError(f"videos: expected (N, T, 3, H, W) frames, got {tuple(src.shape)}")
+            return [(str(i), src[i]) for i in range(src.shape[0])]
         if not isinstance(src, Iterable):
             raise InputError(f"videos: cannot iterate over {type(videos).__name__}")
         items = []
@@ -245,9 +249,11 @@ def compute_dataset_flow(
 
     Args:
         videos: video paths; ``(name, frames)`` pairs with ``(T, 3, H, W)`` uint8 frames; a
-            ``{name: path | frames}`` dict; or a dataset object exposing ``video_paths`` /
-            ``paths`` / ``samples`` (entries ``path`` or ``(path, label, ...)``). Names are file
-            stems and must be unique.
+            ``{name: path | frames}`` dict (e.g. from
+            :func:`spacetime.video.datasets.flow_cache_sources`); a ``(N, T, 3, H, W)`` tensor
+            (names ``"0"``, ``"1"``, ...); or a dataset exposing ``video_paths`` / ``paths`` /
+            ``samples`` / ``videos`` (entries ``path`` or ``(path, label, ...)``, or a tensor).
+            Names are file stems and must be unique.
         out_dir: cache root; video ``v`` goes to ``out_dir/<name>/``.
         method: a :data:`~spacetime.video.flow.FLOW_METHODS` name.
         workers: processes (0 = in this process).
