@@ -87,3 +87,13 @@ def test_sequence_loss_weights_and_backward(small):
     assert any(p.grad is not None for p in small.parameters())
     small.zero_grad()
     small.eval()
+
+
+def test_estimate_flow_raft_keeps_caller_rng():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    f = torch.rand(3, 8, 8)
+    torch.manual_seed(5)
+    estimate_flow(f, f, "raft-small", num_flow_updates=1)
+    assert torch.equal(torch.rand(3), expected)

@@ -49,3 +49,13 @@ def test_bad_args_and_batching():
 
     batch = next(iter(DataLoader(SyntheticFlow(2, 16), batch_size=2)))
     assert batch["frame1"].shape == (2, 3, 16, 16) and batch["flow"].shape == (2, 2, 16, 16)
+
+
+def test_golden_sample():
+    """Fixed-seed values, so that a refactor that changes the generated data is noticed."""
+    s = SyntheticFlow(1, (16, 16), seed=0)[0]
+    assert float(s["frame1"].mean()) == pytest.approx(0.469317, abs=1e-4)
+    assert float(s["frame2"].mean()) == pytest.approx(0.460918, abs=1e-4)
+    assert s["flow"][:, 0, 0].tolist() == pytest.approx([-3.800998, 3.186145], abs=1e-4)
+    assert s["flow"][:, 15, 15].tolist() == pytest.approx([-3.926212, 1.911177], abs=1e-4)
+    assert int(s["occlusion"].sum()) == 126

@@ -104,8 +104,10 @@ def _raft_model(method: str, kw: dict[str, Any], device: torch.device) -> Any:
     if ckpt is None:
         key = (method, str(device))
         if key not in _RAFT_CACHE:
-            torch.manual_seed(0)  # deterministic random init for untrained comparisons
-            _RAFT_CACHE[key] = build_raft(method, device=device).eval()
+            # deterministic random init (seed 0) without touching the caller's RNG state
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                _RAFT_CACHE[key] = build_raft(method).eval().to(device)
         return _RAFT_CACHE[key]
     return build_raft(method, checkpoint=ckpt, device=device).eval()
 
