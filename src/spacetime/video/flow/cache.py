@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from spacetime.checks import check_in, check_int, check_positive
-from spacetime.errors import FileFormatError, InputError, MissingFileError, SpacetimeError
+from spacetime.errors import FileFormatError, InputError, MissingFileError
 from spacetime.fileio import atomic_write
 from spacetime.video.flow.estimate import FLOW_METHODS, estimate_flow_batch
 
@@ -306,7 +306,7 @@ def compute_dataset_flow(
         if exc is None:
             computed.append(name)
             pairs += result[1]
-        elif on_error == "raise" or not isinstance(exc, (SpacetimeError, OSError, RuntimeError)):
+        elif on_error == "raise" or not isinstance(exc, Exception):  # Ctrl-C always stops
             raise exc
         else:
             failed[name] = f"{type(exc).__name__}: {exc}"
