@@ -86,3 +86,21 @@ def test_refinement_stage_shapes_and_backward():
         s2(maps, m1, K, 16)
     with pytest.raises(InputError, match="num_convs"):
         MeshRefinementStage(4, 0, 8, num_convs=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    torch.manual_seed(0)
+    m = _two_meshes()
+    maps = [torch.randn(2, 4, 8, 8), torch.randn(2, 6, 4, 4)]
+    K = torch.tensor([[10.0, 0, 7.5], [0, 10.0, 7.5], [0, 0, 1]])
+    stage = MeshRefinementStage(10, 0, 8, num_convs=2)
+    with torch.no_grad():
+        stage.refine.linear.weight.normal_()
+    m_cpu, f_cpu = stage(maps, m, K, 16)
+    stage = stage.to("cuda")
+    m_gpu, f_gpu = stage([x.cuda() for x in maps], m.to("cuda"), K.cuda(), 16)
+    assert torch.allclose(f_gpu.cpu(), f_cpu, atol=1e-4)
+    assert torch.allclose(m_gpu.verts_packed().cpu(), m_cpu.verts_packed(), atol=1e-4)
+    new, f = subdivide_meshes_and_features(m_gpu, f_gpu)
+    assert f.device.type == "cuda" and new.verts_packed().device.type == "cuda"
