@@ -25,7 +25,8 @@ Two flow sources:
   the base clip needs at least ``L + 1`` frames. ``memory_cache=True`` keeps the flows of every
   consecutive pair of each video's clip in memory after the first epoch (only valid when the base
   dataset returns the same clip for an index every time, e.g. :class:`SyntheticMotion` or a
-  dataset with a deterministic sampler and no random transform).
+  dataset with a deterministic sampler and no random transform); with DataLoader workers each
+  worker process keeps its own copy (use ``persistent_workers=True`` to keep it across epochs).
 - **cached** (``flow_dir=DIR``): flows precomputed by
   :func:`~spacetime.video.flow.compute_dataset_flow` into ``DIR/<name>/`` are read with
   :func:`~spacetime.video.flow.load_cached_flow`; ``name`` is ``video_name(item)``, by default
