@@ -83,6 +83,7 @@ SHAPE_MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "pointnet": pointnet,
     "point-gen": point_gen,
     "occnet": occnet,
+    "pixel2mesh": pixel2mesh,
 }
 
 __all__ = [
