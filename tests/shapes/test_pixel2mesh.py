@@ -105,6 +105,8 @@ def test_bad_input():
         model(torch.rand(2, 3, 32, 32), torch.eye(3).expand(3, 3, 3))
     with pytest.raises(InputError, match="image_size"):
         pixel2mesh(image_size=40, widths=(8, 16, 32, 32))
+    with pytest.raises(InputError, match="32x32"):
+        model(torch.rand(2, 3, 64, 64), _K())
     with pytest.raises(InputError, match="stages"):
         Pixel2Mesh(PyramidEncoder(), [])
     with pytest.raises(InputError, match="init_radius"):
@@ -172,7 +174,7 @@ def test_training_improves_mesh_metrics(data):
     evl = build_loader(data, 8, shuffle=False, collate_fn=collate_3d)
     before = evaluate_pixel2mesh(model, evl, num_samples=1000)
     sphere = evaluate_pixel2mesh(model, evl, num_samples=1000, stage=None)
-    assert before["num_samples"] == 16
+    assert before["num_images"] == 16
     cfg = TrainConfig(epochs=15, optimizer="adam", lr=3e-3, progress=False, plot=False)
     hist = Trainer(model, loader, None, cfg, step_fn=Pixel2MeshStep(num_samples=500)).fit()
     assert hist[-1]["train/chamfer"] < hist[0]["train/chamfer"]

@@ -115,6 +115,7 @@ class Pixel2Mesh(nn.Module):
         init_radius: initial sphere radius (camera-frame units).
         init_depth: default depth of the sphere centre on the optical axis.
         subdivide: subdivide between stages.
+        image_size: if given, ``forward`` accepts only ``image_size × image_size`` images.
 
     Shapes: ``forward(images (N, 3, S, S), K ((N, 3, 3) or CameraIntrinsics, pixels of the
     S × S image), depths=None or (N,)) -> Pixel2MeshOutput``.
@@ -129,6 +130,7 @@ class Pixel2Mesh(nn.Module):
         init_radius: float = 0.35,
         init_depth: float = 2.37,
         subdivide: bool = True,
+        image_size: int | None = None,
     ) -> None:
         super().__init__()
         if not stages:
@@ -142,6 +144,9 @@ class Pixel2Mesh(nn.Module):
         self.init_radius = float(init_radius)
         self.init_depth = float(init_depth)
         self.subdivide = bool(subdivide)
+        if image_size is not None:
+            check_int(image_size, "image_size", min_value=1)
+        self.image_size = image_size
 
     def initial_meshes(
         self,
@@ -174,7 +179,7 @@ class Pixel2Mesh(nn.Module):
     def forward(
         self, images: torch.Tensor, K: Any, depths: torch.Tensor | None = None
     ) -> Pixel2MeshOutput:
-        h, w = check_image(images, "images")
+        h, w = check_image(images, "images", self.image_size)
         n = images.shape[0]
         maps = self.encoder(images)
         mesh = self.initial_meshes(n, depths, device=images.device, dtype=images.dtype)
@@ -218,10 +223,8 @@ def pixel2mesh(
     stages = [MeshRefinementStage(c, 0 if k == 0 else hidden_dim, hidden_dim, num_convs=num_convs)
               for k in range(num_stages)]
     depth = synthetic_object_depth(focal) if init_depth is None else init_depth
-    model = Pixel2Mesh(enc, stages, init_level=init_level, init_radius=init_radius,
-                       init_depth=depth)
-    model.image_size = image_size
-    return model
+    return Pixel2Mesh(enc, stages, init_level=init_level, init_radius=init_radius,
+                      init_depth=depth, image_size=image_size)
 
 
 # ============================================================================ losses, training
@@ -372,7 +375,7 @@ def evaluate_pixel2mesh(
     bounding-box edge scaled to 10; ``Chamfer-L2``, ``AbsNormalConsistency``, ``F1@t``) of the
     meshes of ``stage`` over a loader of batches with ``image``, ``K``, ``R``, ``t`` and
     ``meshes``, compared in the camera frame. ``stage=None`` scores the initial spheres (the
-    untrained baseline). Also returns ``num_samples`` (the number of images)."""
+    untrained baseline). Also returns ``num_images``."""
     from spacetime.engine import move_to_device
     from spacetime.shapes.metrics import compare_meshes
 
@@ -394,5 +397,5 @@ def evaluate_pixel2mesh(
             sums[k] = sums.get(k, 0.0) + float(v.double().sum())
         count += len(pred)
     res = {k: v / max(count, 1) for k, v in sums.items()}
-    res["num_samples"] = count
+    res["num_images"] = count
     return res
