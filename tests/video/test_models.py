@@ -75,6 +75,9 @@ def test_builder_names():
         "r3d-18",
         "r2plus1d-18",
         "mc3-18",
+        "spatial-stream",
+        "temporal-stream",
+        "two-stream",
     }
 
 
