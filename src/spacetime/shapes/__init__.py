@@ -61,6 +61,17 @@ from spacetime.shapes.io import (
     save_voxels,
     to_trimesh,
 )
+from spacetime.shapes.losses import (
+    chamfer_loss,
+    chamfer_normal_loss,
+    depth_l2_loss,
+    mesh_edge_loss,
+    mesh_laplacian_smoothing,
+    mesh_normal_consistency,
+    scale_invariant_depth_loss,
+    surface_normal_loss,
+    voxel_bce_loss,
+)
 from spacetime.shapes.metrics import (
     chamfer_and_f1,
     chamfer_distance,
@@ -154,6 +165,16 @@ __all__ = [
     "compare_meshes",
     "depth_metrics",
     "normal_metrics",
+    # losses
+    "chamfer_loss",
+    "chamfer_normal_loss",
+    "mesh_edge_loss",
+    "mesh_laplacian_smoothing",
+    "mesh_normal_consistency",
+    "depth_l2_loss",
+    "scale_invariant_depth_loss",
+    "surface_normal_loss",
+    "voxel_bce_loss",
     # io
     "load",
     "save",
