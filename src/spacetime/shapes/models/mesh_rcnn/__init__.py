@@ -1,0 +1,81 @@
+"""Mesh R-CNN (Gkioxari, Malik & Johnson, "Mesh R-CNN", ICCV 2019): detection (torchvision's
+Mask R-CNN) + a voxel branch predicting a ``G³`` occupancy grid per object in the space
+transformed by the camera intrinsics K, :func:`~spacetime.shapes.cubify`, and a mesh
+refinement branch (vert align → graph convolution → vertex refinement, from
+:mod:`spacetime.shapes.ops`).
+
+- :mod:`.kspace`: the K-space transform and its inverse, K-space voxel targets, cubify back to
+  the camera frame;
+- :mod:`.heads`: :class:`VoxelHead`, :class:`MeshRefinementHead`, :class:`DepthHead`;
+- :mod:`.single`: single-object mode (ShapeNet-style, no detector), :func:`mesh_rcnn_single`;
+- :mod:`.scene`: scene mode (Pix3D-style / synthetic scenes), :func:`mesh_rcnn`;
+- :mod:`.losses`: voxel + Chamfer + normal + edge losses, presets ``"best"`` / ``"pretty"``;
+- :mod:`.evaluation`: ShapeNet protocol, box / mask / mesh AP, face-quality counts;
+- :mod:`.experiments`: the lecture's edge-loss ablation and sphere- vs voxel-init comparison.
+
+``docs/mesh_rcnn.md`` has the conventions, the figures and the CLI (``spacetime meshrcnn``).
+"""
+
+from spacetime.shapes.models.mesh_rcnn.evaluation import (
+    average_precision,
+    box_iou,
+    detection_ap,
+    evaluate_single,
+    mask_iou,
+    mesh_quality,
+)
+from spacetime.shapes.models.mesh_rcnn.heads import DepthHead, MeshRefinementHead, VoxelHead
+from spacetime.shapes.models.mesh_rcnn.kspace import (
+    box_intrinsics,
+    camera_to_kspace,
+    cubify_kspace,
+    depth_range_from_box,
+    full_image_boxes,
+    intrinsics_params,
+    kspace_to_camera,
+    kspace_voxels,
+)
+from spacetime.shapes.models.mesh_rcnn.losses import (
+    LOSS_PRESETS,
+    MeshRCNNLoss,
+    MeshRCNNStep,
+    loss_weights,
+    mesh_rcnn_loss,
+)
+from spacetime.shapes.models.mesh_rcnn.single import (
+    MeshRCNNOutput,
+    MeshRCNNSingle,
+    mesh_rcnn_single,
+)
+
+__all__ = [
+    # K-space
+    "intrinsics_params",
+    "camera_to_kspace",
+    "kspace_to_camera",
+    "kspace_voxels",
+    "cubify_kspace",
+    "box_intrinsics",
+    "full_image_boxes",
+    "depth_range_from_box",
+    # heads and models
+    "VoxelHead",
+    "MeshRefinementHead",
+    "DepthHead",
+    "MeshRCNNOutput",
+    "MeshRCNNSingle",
+    "mesh_rcnn_single",
+    # losses
+    "LOSS_PRESETS",
+    "loss_weights",
+    "MeshRCNNLoss",
+    "mesh_rcnn_loss",
+    "MeshRCNNStep",
+    # evaluation
+    "average_precision",
+    "box_iou",
+    "mask_iou",
+    "detection_ap",
+    "evaluate_single",
+    "mesh_quality",
+]
