@@ -22,20 +22,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spacetime.cli._args import json_dict, print_help
+
 __all__ = ["register", "DATA_KINDS"]
 
 #: ``--data`` kinds and the number of ``:``-separated paths each takes
 DATA_KINDS = {"synthetic": 0, "shapenet": 1, "r2n2": 4, "pix3d": 1, "modelnet": 1}
 
-
-def _json_dict(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {exc}") from exc
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,12 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "shapes or on ShapeNet, R2N2, Pix3D, ModelNet.",
     )
     sub = shapes.add_subparsers(dest="shapes_command", metavar="SUBCOMMAND")
-    shapes.set_defaults(func=lambda args: _print_help(shapes))
+    shapes.set_defaults(func=lambda args: print_help(shapes))
 
     t = sub.add_parser("train", help="train a model; writes a run directory",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     t.add_argument("--model", default="voxel-gen", help="a SHAPE_MODEL_BUILDERS name")
-    t.add_argument("--model-kwargs", type=_json_dict, default={},
+    t.add_argument("--model-kwargs", type=json_dict, default={},
                    help='extra builder kwargs as JSON, e.g. \'{"latent_dim": 64}\'')
     t.add_argument("--data", default="synthetic",
                    help="synthetic | shapenet:ROOT | r2n2:SHAPENET:RENDERINGS:VOXELS:SPLIT | "
@@ -114,10 +107,6 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mesh-resolution", type=int, default=48, help="synthetic")
     parser.add_argument("--cache", default=None, help="synthetic cache folder")
 
-
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 # ============================================================================ helpers

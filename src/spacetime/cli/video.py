@@ -19,6 +19,8 @@ import argparse
 import json
 from typing import Any
 
+from spacetime.cli._args import int_list, json_dict, print_help
+
 __all__ = ["register", "TABLE_DEFAULT_INPUTS", "TOY_MODELS"]
 
 #: lecture toy models available to ``spacetime video table`` besides ``MODEL_BUILDERS``
@@ -27,21 +29,6 @@ TOY_MODELS = ("toy-late-fusion", "toy-early-fusion", "toy-slow-fusion")
 TABLE_DEFAULT_INPUTS = {"toy": (3, 20, 64, 64), "default": (3, 16, 112, 112)}
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from exc
-
-
-def _json_dict(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {exc}") from exc
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "video ResNets) on built-in synthetic data or UCF101 / HMDB51 / Kinetics / folders.",
     )
     sub = video.add_subparsers(dest="video_command", metavar="SUBCOMMAND")
-    video.set_defaults(func=lambda args: _print_help(video))
+    video.set_defaults(func=lambda args: print_help(video))
 
     # ---------------------------------------------------------------- train
     t = sub.add_parser(
@@ -61,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--model", default="slow-fusion",
                    help="model name (spacetime.video.models.MODEL_BUILDERS or toy-*)")
-    t.add_argument("--model-kwargs", type=_json_dict, default={},
+    t.add_argument("--model-kwargs", type=json_dict, default={},
                    help='extra builder kwargs as JSON, e.g. \'{"channels": [8, 16, 32]}\'')
     t.add_argument("--data", default="synthetic-motion",
                    help="synthetic-motion | folder:PATH | ucf101:ROOT:SPLITDIR | "
@@ -136,19 +123,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     tb.add_argument("model", help="c3d | slow-fusion | toy-slow-fusion | ... (any model name)")
-    tb.add_argument("--input", type=_int_list, default=None, metavar="C,T,H,W",
+    tb.add_argument("--input", type=int_list, default=None, metavar="C,T,H,W",
                     help="clip shape (default 3,16,112,112; 3,20,64,64 for toy-* models)")
     tb.add_argument("--num-classes", type=int, default=101)
-    tb.add_argument("--model-kwargs", type=_json_dict, default={})
+    tb.add_argument("--model-kwargs", type=json_dict, default={})
     tb.add_argument("--unit", default="auto", choices=("auto", "G", "M"))
     tb.add_argument("--all-layers", action="store_true",
                     help="also list activation / norm / dropout layers")
     tb.set_defaults(func=_cmd_table)
 
-
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
 
 
 # ============================================================================ helpers
