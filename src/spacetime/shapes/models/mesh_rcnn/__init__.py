@@ -42,6 +42,17 @@ from spacetime.shapes.models.mesh_rcnn.losses import (
     loss_weights,
     mesh_rcnn_loss,
 )
+from spacetime.shapes.models.mesh_rcnn.scene import (
+    MeshRCNN,
+    MeshRCNNSceneStep,
+    TinyBackbone,
+    collate_scenes,
+    evaluate_scenes,
+    load_detector_weights,
+    mesh_rcnn,
+    predict_scenes,
+    scene_targets,
+)
 from spacetime.shapes.models.mesh_rcnn.single import (
     MeshRCNNOutput,
     MeshRCNNSingle,
@@ -65,6 +76,16 @@ __all__ = [
     "MeshRCNNOutput",
     "MeshRCNNSingle",
     "mesh_rcnn_single",
+    "TinyBackbone",
+    "MeshRCNN",
+    "mesh_rcnn",
+    "load_detector_weights",
+    # scene data, step, evaluation
+    "scene_targets",
+    "collate_scenes",
+    "MeshRCNNSceneStep",
+    "predict_scenes",
+    "evaluate_scenes",
     # losses
     "LOSS_PRESETS",
     "loss_weights",
