@@ -24,6 +24,8 @@ TINY_KW = {
     "pointnet": {"widths": [8, 16], "fc": [8]},
     "octree-gen": {"encoder_widths": [8, 16], "latent_dim": 16, "base_resolution": 4,
                    "channels": [8, 8, 8]},
+    "pixel2mesh": {"widths": [8, 16, 32, 32], "hidden_dim": 32, "num_convs": 2,
+                   "init_level": 1},
 }
 
 
@@ -156,3 +158,47 @@ def test_errors(tmp_path, image_png):
     with pytest.raises(MissingFileError):
         shapes_models._read_rgb(str(tmp_path / "missing.png"), 32)
     assert shapes_models._read_rgb(str(image_png), 32).shape == (1, 3, 32, 32)
+
+
+def test_train_eval_predict_pixel2mesh(tmp_path, cache, image_png, capsys):
+    ckpt = _train(tmp_path, cache, "pixel2mesh")
+    meta = torch.load(ckpt, map_location="cpu", weights_only=True)["meta"]
+    assert meta["task"] == "mesh" and meta["use_gt_depth"] is True
+    capsys.readouterr()
+    assert run(["shapes", "eval", "--checkpoint", str(ckpt), "--mesh-samples", "200",
+                "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["task"] == "mesh" and res["num_samples"] == 4
+    assert set(res["per_category"]) == {"chair", "mug"}
+    m = res["mean"]
+    assert {"Chamfer-L2", "AbsNormalConsistency", "F1@0.1", "F1@0.3", "F1@0.5"} <= set(m)
+    assert 0 < m["Chamfer-L2"] < float("inf") and 0 <= m["F1@0.3"] <= 1
+    saved = json.loads((ckpt.parent.parent / "eval" / "metrics.json").read_text())
+    assert saved["mean"]["F1@0.3"] == pytest.approx(m["F1@0.3"])
+    out = tmp_path / "p2m_pred"
+    assert run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt), "-o", str(out),
+                "--depth", "2.0"]) == 0
+    summary = json.loads((out / "prediction.json").read_text())
+    assert summary["task"] == "mesh" and not summary["empty_mesh"]
+    assert summary["K"] == [[32.0, 0.0, 15.5], [0.0, 32.0, 15.5], [0.0, 0.0, 1.0]]
+    assert (out / "mesh.png").is_file()
+    from spacetime.shapes.io import load_mesh
+
+    mesh = load_mesh(out / "mesh.obj")
+    v = mesh.verts_list()[0]
+    # 42 -> 162 -> 642 vertices (level-1 ico-sphere, three stages), in front of the camera
+    assert v.shape == (summary["num_verts"], 3) == (642, 3)
+    assert float(v[:, 2].min()) > 0 and abs(float(v[:, 2].mean()) - 2.0) < 0.5
+
+
+def test_pixel2mesh_errors(tmp_path, image_png):
+    # no cameras in real data: refused before anything is loaded
+    with pytest.raises(InputError, match="synthetic"):
+        run(["shapes", "train", "--model", "pixel2mesh", "--data", "modelnet:/nonexistent",
+             "--out", str(tmp_path / "r")])
+    with pytest.raises(InputError, match="cameras"):
+        shapes_models._datasets("pix3d:/nonexistent", "mesh", {}, "test", with_mesh=True)
+    from spacetime.shapes.models import MeshNormalizedDataset
+
+    with pytest.raises(InputError, match="cameras"):
+        MeshNormalizedDataset([], [], ("image", "K", "R", "t", "points"))

@@ -41,6 +41,8 @@ TINY: dict[str, dict] = {
     "pointnet": dict(num_classes=3, widths=(8, 16, 32), fc=(16,)),
     "point-gen": dict(image_size=32, num_points=64, hidden=(32,), **ENC),
     "occnet": dict(image_size=32, hidden=16, num_blocks=2, **ENC),
+    "pixel2mesh": dict(image_size=32, widths=(8, 16, 32, 32), hidden_dim=32, num_convs=2,
+                       init_level=1),
 }
 
 
@@ -334,6 +336,11 @@ def _random_batch(n=2, s=32, g=16, seed=0):
         "occ_points": torch.rand(n, 30, 3, generator=gen) - 0.5,
         "occ_labels": torch.rand(n, 30, generator=gen) > 0.5,
         "label": torch.tensor([0, 2]),
+        # cameras + surface normals (pixel2mesh): object 2.4 in front of a 32-pixel-focal camera
+        "K": torch.tensor([[32.0, 0, 15.5], [0, 32.0, 15.5], [0, 0, 1]]).expand(n, 3, 3),
+        "R": torch.eye(3).expand(n, 3, 3),
+        "t": torch.tensor([0.0, 0.0, 2.4]).expand(n, 3),
+        "normals": torch.nn.functional.normalize(torch.randn(n, 50, 3, generator=gen), dim=-1),
     }
 
 
@@ -347,8 +354,8 @@ def test_shape_step_every_model(name):
     loss, metrics = step(model, _random_batch())
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
-    assert len(metrics) == 1 and all(torch.isfinite(torch.as_tensor(v)) for v in
-                                     metrics.values())
+    assert len(metrics) == (5 if name == "pixel2mesh" else 1)  # p2m: chamfer + loss terms
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in metrics.values())
 
 
 def test_shape_step_depth_losses_and_voxel_resizing():

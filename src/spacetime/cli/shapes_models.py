@@ -5,13 +5,16 @@
     spacetime shapes train --model voxel-gen --data synthetic --epochs 20 --out runs/vgen
     spacetime shapes eval --checkpoint runs/vgen/checkpoints/best.pt
     spacetime shapes predict photo.png --checkpoint runs/vgen/checkpoints/best.pt -o pred/
+    spacetime shapes train --model pixel2mesh --epochs 25 --out runs/p2m   # synthetic data only
 
 Models: ``spacetime.shapes.models.SHAPE_MODEL_BUILDERS`` (``depth-fcn``, ``normal-fcn``,
 ``voxnet``, ``voxel-gen``, ``voxel-tubes``, ``octree-gen``, ``pointnet``, ``point-gen``,
-``occnet``). ``--data`` takes ``synthetic`` (built-in :class:`SyntheticShapes`, the default),
-``shapenet:ROOT``, ``r2n2:SHAPENET_ROOT:RENDERINGS:VOXELS:SPLIT_JSON``, ``pix3d:ROOT`` or
-``modelnet:ROOT`` (real meshes are normalised to the unit cube; every 5th item is held out for
-validation / evaluation). See ``docs/shape_models.md``.
+``occnet``, ``pixel2mesh``). ``--data`` takes ``synthetic`` (built-in
+:class:`SyntheticShapes`, the default), ``shapenet:ROOT``,
+``r2n2:SHAPENET_ROOT:RENDERINGS:VOXELS:SPLIT_JSON``, ``pix3d:ROOT`` or ``modelnet:ROOT`` (real
+meshes are normalised to the unit cube; every 5th item is held out for validation /
+evaluation). Pixel2Mesh needs the cameras of every image and trains on ``synthetic`` data only.
+See ``docs/shape_models.md`` and ``docs/pixel2mesh.md``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shapes = subparsers.add_parser(
         "shapes", help="3D models: train, evaluate, predict (depth, voxels, points, occupancy)",
         description="Train / evaluate / run the lecture's 3D models on the built-in synthetic "
-        "shapes or on ShapeNet, R2N2, Pix3D, ModelNet.",
+        "shapes or on ShapeNet, R2N2, Pix3D, ModelNet (Pixel2Mesh: synthetic only).",
     )
     sub = shapes.add_subparsers(dest="shapes_command", metavar="SUBCOMMAND")
     shapes.set_defaults(func=lambda args: print_help(shapes))
@@ -59,6 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--grad-clip", type=float, default=None)
     t.add_argument("--depth-loss", default="l2", choices=("l2", "scale-invariant"),
                    help="depth-fcn training loss")
+    t.add_argument("--no-gt-depth", action="store_true",
+                   help="pixel2mesh: start the sphere at the model's init_depth instead of the "
+                   "known object distance |t| (the model must infer the distance; eval does "
+                   "the same)")
     t.add_argument("--no-amp", action="store_true")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--num-workers", type=int, default=0)
@@ -91,6 +98,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--occ-resolution", type=int, default=64)
+    p.add_argument("--focal", type=float, default=1.0,
+                   help="pixel2mesh: focal length in image widths (fx = fy = FOCAL * S, "
+                   "principal point at the centre; 1.0 = the synthetic cameras)")
+    p.add_argument("--depth", type=float, default=None,
+                   help="pixel2mesh: object distance for the initial sphere (default: the "
+                   "model's init_depth, the synthetic data's mean camera distance)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_predict)
 
@@ -142,6 +155,11 @@ def _datasets(spec: str, task: str, opts: dict[str, Any], split: str,
     from spacetime.shapes.models.training import TASK_RETURNS, MeshNormalizedDataset
 
     kind, parts = _split_spec(spec)
+    if task == "mesh" and kind != "synthetic":
+        from spacetime.errors import InputError
+
+        raise InputError(f"--data: pixel2mesh needs the cameras (K, R, t) of every image and "
+                         f"trains / evaluates on 'synthetic' data only, got {spec!r}")
     returns = tuple(TASK_RETURNS[task]) + (("mesh",) if with_mesh else ())
     if kind == "synthetic":
         from spacetime.shapes.datasets import SyntheticShapes
@@ -279,6 +297,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         meta = {"model": args.model, "model_kwargs": kwargs, "classes": classes, "task": task,
                 "data": args.data, "data_options": opts}
+        if task == "mesh":
+            meta["use_gt_depth"] = not args.no_gt_depth
         resume = None
         if args.resume is not None:
             resume = Path(args.out) / "checkpoints" / "last.pt" if args.resume == "auto" \
@@ -287,7 +307,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 raise MissingFileError(f"--resume: no checkpoint at {str(resume)!r}")
         trainer = Trainer(model, train_loader, val_loader, cfg, meta=meta,
                           log=print if info.is_main else None,
-                          step_fn=ShapeStep(task, depth_loss=args.depth_loss))
+                          step_fn=ShapeStep(task, depth_loss=args.depth_loss,
+                                            use_gt_depth=not args.no_gt_depth))
         if info.is_main:
             print(f"training {args.model} ({task}) on {args.data}: {len(classes)} classes, "
                   f"{len(train)} train / {len(val)} val items, "
@@ -333,12 +354,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     task = meta["task"]
     spec = args.data or meta["data"]
     opts = dict(meta["data_options"])
-    with_mesh = task in ("voxels", "octree", "occupancy")
+    with_mesh = task in ("voxels", "octree", "occupancy", "mesh")
     ds, classes = _datasets(spec, task, opts, args.split, with_mesh=with_mesh)
     loader = build_loader(ds, args.batch_size, collate_fn=collate_3d)
     res = evaluate_shape_model(model, task, loader, class_names=classes, device=args.device,
                                mesh_samples=args.mesh_samples,
-                               occ_resolution=args.occ_resolution)
+                               occ_resolution=args.occ_resolution,
+                               use_gt_depth=bool(meta.get("use_gt_depth", True)))
     res.update({"checkpoint": str(args.checkpoint), "model": meta["model"],
                 "epoch": state.get("epoch"), "data": spec, "split": args.split})
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "eval"
@@ -441,7 +463,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     else:
         size = int(meta["model_kwargs"].get("image_size", meta["data_options"]["image_size"]))
         img = _read_rgb(args.input, size).to(args.device)
-        pred = predict_shapes(model, task, img, occ_resolution=args.occ_resolution)
+        depths = None
+        if task == "mesh":
+            from spacetime.checks import check_positive
+
+            check_positive(args.focal, "--focal")
+            if args.depth is not None:
+                check_positive(args.depth, "--depth")
+                depths = torch.tensor([args.depth], dtype=img.dtype, device=img.device)
+        pred = predict_shapes(model, task, img, occ_resolution=args.occ_resolution,
+                              focal=args.focal, depths=depths)
         if task == "depth":
             d = pred["depth"][0, 0].cpu()
             save_depth(d, out / "depth.npy")
@@ -473,6 +504,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 written.append(out / "voxels.npz")
                 if not empty:
                     written.append(show(vg, out / "voxels.png"))
+            if task == "mesh":
+                summary["frame"] = "camera (OpenCV: x right, y down, z forward)"
+                summary["K"] = pred["K"][0].tolist()
+                summary["num_verts"] = int(meshes.verts_list()[0].shape[0])
+                summary["num_faces"] = int(meshes.faces_list()[0].shape[0])
             if task == "octree":
                 summary["octree_cells"] = pred["octree"].num_cells()
             if task == "occupancy":

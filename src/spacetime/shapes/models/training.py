@@ -14,12 +14,18 @@ task                       training loss                    evaluation metrics
 ``voxels`` / ``octree``    voxel BCE / octree state CE      voxel IoU + mesh metrics (MC)
 ``points``                 Chamfer-L2                       Chamfer-L2, F1@t
 ``occupancy``              BCE on occupancy samples         IoU on the samples + mesh metrics
+``mesh`` (Pixel2Mesh)      Chamfer + normal + edge + Lap.   mesh metrics (camera frame)
 =========================  ===============================  =======================================
 
 Mesh metrics are those of :func:`~spacetime.shapes.compare_meshes` (Mesh R-CNN protocol: GT
 longest bounding-box edge scaled to 10, F1@0.1/0.3/0.5, absolute normal consistency). An empty
 prediction (all-empty grid / field) counts with F1 = 0 and is reported in ``empty_meshes``;
 ``Chamfer-L2`` is then averaged over the non-empty predictions only (``nan`` if there is none).
+
+The ``mesh`` task (:mod:`~spacetime.shapes.models.pixel2mesh`) works in the **camera frame**: it
+needs the cameras ``K``, ``R``, ``t`` of :class:`~spacetime.shapes.datasets.SyntheticShapes`
+(ground truth moved with ``X_cam = R X + t``, :func:`~spacetime.shapes.models.pixel2mesh.
+camera_frame_targets`); :class:`MeshNormalizedDataset` has no cameras and refuses it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spacetime.checks import check_in
+from spacetime.checks import check_in, check_int, check_positive
 from spacetime.errors import InputError
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "resize_voxels",
     "evaluate_shape_model",
     "predict_shapes",
+    "synthetic_intrinsics",
     "MeshNormalizedDataset",
 ]
 
@@ -55,6 +62,7 @@ MODEL_TASKS: dict[str, str] = {
     "octree-gen": "octree",
     "point-gen": "points",
     "occnet": "occupancy",
+    "pixel2mesh": "mesh",
 }
 
 #: :class:`~spacetime.shapes.datasets.SyntheticShapes` fields each task needs for training
@@ -67,7 +75,12 @@ TASK_RETURNS: dict[str, tuple[str, ...]] = {
     "octree": ("image", "voxels"),
     "points": ("image", "points"),
     "occupancy": ("image", "occupancy"),
+    # "points" also loads the surface normals (Pixel2Mesh's normal loss); evaluation adds "mesh"
+    "mesh": ("image", "K", "R", "t", "points"),
 }
+
+#: fields :class:`MeshNormalizedDataset` cannot produce (real meshes come without cameras here)
+_CAMERA_FIELDS = ("K", "R", "t")
 
 _MESH_TASKS = ("voxels", "octree", "occupancy")
 
@@ -99,14 +112,18 @@ class ShapeStep:
     Batches are :func:`~spacetime.shapes.datasets.collate_3d` dicts with the task's
     :data:`TASK_RETURNS` keys. ``depth_loss``: ``"l2"`` or ``"scale-invariant"`` (Eigen et al.
     2014, λ = 0.5). Reported metrics: ``abs_rel`` (depth), ``angle`` (normals, degrees),
-    ``acc`` (classifiers), ``iou`` (voxels, octree, occupancy samples), ``chamfer`` (points).
+    ``acc`` (classifiers), ``iou`` (voxels, octree, occupancy samples), ``chamfer`` (points);
+    ``mesh`` delegates to :class:`~spacetime.shapes.models.Pixel2MeshStep` (``chamfer`` of the
+    last stage and the loss terms), with the initial sphere at the known object distance ``‖t‖``
+    when ``use_gt_depth`` (else at the model's ``init_depth``).
     """
 
-    def __init__(self, task: str, *, depth_loss: str = "l2") -> None:
+    def __init__(self, task: str, *, depth_loss: str = "l2", use_gt_depth: bool = True) -> None:
         check_in(task, "task", sorted(TASK_RETURNS))
         check_in(depth_loss, "depth_loss", ("l2", "scale-invariant"))
         self.task = task
         self.depth_loss = depth_loss
+        self.use_gt_depth = bool(use_gt_depth)
 
     def __call__(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         from spacetime.shapes import losses
@@ -160,6 +177,10 @@ class ShapeStep:
             pred = model(_key(batch, "image"))
             loss = losses.chamfer_loss(pred, _key(batch, "points"))
             return loss, {"chamfer": loss.detach()}
+        if t == "mesh":
+            from spacetime.shapes.models.pixel2mesh import Pixel2MeshStep
+
+            return Pixel2MeshStep(use_gt_depth=self.use_gt_depth)(model, batch)
         # occupancy
         pts, labels = _key(batch, "occ_points"), _key(batch, "occ_labels")
         logits = model(_key(batch, "image"), pts)
@@ -185,6 +206,25 @@ def _meshes_of(batch: Mapping[str, Any]) -> Any:
     return m
 
 
+def synthetic_intrinsics(
+    image_size: int,
+    focal: float = 1.0,
+    *,
+    n: int = 1,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """``(n, 3, 3)`` pinhole intrinsics of :class:`~spacetime.shapes.datasets.SyntheticShapes`
+    for ``image_size × image_size`` images: ``fx = fy = focal · S``, ``cx = cy = (S − 1) / 2``
+    (pixel centres at integers)."""
+    check_int(image_size, "image_size", min_value=1)
+    check_positive(focal, "focal")
+    check_int(n, "n", min_value=1)
+    f, c = float(focal) * image_size, (image_size - 1) / 2.0
+    K = torch.tensor([[f, 0.0, c], [0.0, f, c], [0.0, 0.0, 1.0]], dtype=dtype, device=device)
+    return K.expand(n, 3, 3).clone()
+
+
 @torch.no_grad()
 def predict_shapes(
     model: nn.Module,
@@ -193,6 +233,9 @@ def predict_shapes(
     *,
     occ_resolution: int = 64,
     occ_coarse_resolution: int = 16,
+    K: Any = None,
+    focal: float = 1.0,
+    depths: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Run a generator on images ``(N, 3, S, S)`` and return what it predicts:
 
@@ -202,7 +245,12 @@ def predict_shapes(
       octree adds ``octree`` (an :class:`~spacetime.shapes.structures.Octree`);
     - points: ``points (N, P, 3)``;
     - occupancy: ``meshes``, ``probs`` and ``num_evaluations`` / ``dense_evaluations``
-      (:func:`~spacetime.shapes.models.extract_mesh`).
+      (:func:`~spacetime.shapes.models.extract_mesh`);
+    - mesh (Pixel2Mesh): ``meshes`` (the last stage, camera frame: OpenCV axes, units of the
+      training data), ``stages`` (every stage's meshes) and ``K`` ``(N, 3, 3)``. ``K`` (pixels
+      of the ``S × S`` image) defaults to the synthetic data's intrinsics ``fx = fy = focal · S``,
+      ``cx = cy = (S − 1) / 2``; ``depths`` ``(N,)`` places the initial sphere (default: the
+      model's ``init_depth``).
     """
     from spacetime.shapes.convert import marching_cubes
 
@@ -226,6 +274,12 @@ def predict_shapes(
         return out
     if task == "points":
         return {"points": model(images)}
+    if task == "mesh":
+        if K is None:
+            K = synthetic_intrinsics(images.shape[-1], focal, n=images.shape[0],
+                                     device=images.device, dtype=images.dtype)
+        out = model(images, K, depths)
+        return {"meshes": out.meshes[-1], "stages": out.meshes, "K": K}
     if task == "occupancy":
         from spacetime.shapes.models.occnet import extract_mesh
 
@@ -248,9 +302,14 @@ def evaluate_shape_model(
     occ_resolution: int = 32,
     thresholds: Sequence[float] = (0.1, 0.3, 0.5),
     seed: int = 0,
+    use_gt_depth: bool = True,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on every batch of ``loader`` (collate_3d dicts with the task's fields;
     mesh tasks also need ``meshes``).
+
+    The ``mesh`` task (Pixel2Mesh) compares the last stage's meshes with the GT meshes moved to
+    the camera frame (as :func:`~spacetime.shapes.models.evaluate_pixel2mesh` does), the initial
+    sphere at the known object distance ``‖t‖`` when ``use_gt_depth`` (else at ``init_depth``).
 
     Returns ``{"task", "num_samples", "mean": {metric: value}, "per_category": {name: {metric:
     value, "num_samples": n}}, ...}``; the means are over samples (``mean``) and within each
@@ -302,6 +361,18 @@ def evaluate_shape_model(
             per = {"Chamfer-L2": cf.chamfer}
             for j, t in enumerate(thresholds):
                 per[f"F1@{t:g}"] = cf.f1[:, j]
+        elif task == "mesh":
+            from spacetime.shapes.models.pixel2mesh import camera_frame_targets
+
+            tg = camera_frame_targets(dict(batch, meshes=_meshes_of(batch).to(device)))
+            out = model(_key(batch, "image"), _key(batch, "K"),
+                        tg["depths"] if use_gt_depth else None)
+            cm = compare_meshes(out.meshes[-1], tg["meshes"], num_samples=mesh_samples,
+                                thresholds=thresholds, seed=seed)
+            per["Chamfer-L2"] = cm["Chamfer-L2"]
+            per["AbsNormalConsistency"] = cm["AbsNormalConsistency"]
+            for t in thresholds:
+                per[f"F1@{t:g}"] = cm[f"F1@{t:g}"]
         else:
             out = predict_shapes(model, task, batch["image"], occ_resolution=occ_resolution)
             if task == "occupancy":
@@ -405,6 +476,10 @@ class MeshNormalizedDataset(torch.utils.data.Dataset):
         self.base = base
         self.class_names = list(class_names)
         self.returns = tuple(returns)
+        cams = [r for r in self.returns if r in _CAMERA_FIELDS]
+        if cams:
+            raise InputError(f"returns: {cams} (cameras) are not available for real meshes "
+                             "normalised to the unit cube; use synthetic data")
         self.indices = list(range(len(base))) if indices is None else list(indices)
         self.image_size, self.voxel_resolution = int(image_size), int(voxel_resolution)
         self.num_points, self.num_occ = int(num_points), int(num_occupancy_samples)
