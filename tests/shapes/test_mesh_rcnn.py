@@ -24,9 +24,11 @@ from spacetime.shapes.models.mesh_rcnn import (
     box_intrinsics,
     box_iou,
     camera_to_kspace,
+    contact_row,
     cubify_kspace,
     depth_range_from_box,
     detection_ap,
+    euler_characteristic,
     evaluate_single,
     full_image_boxes,
     kspace_to_camera,
@@ -36,6 +38,9 @@ from spacetime.shapes.models.mesh_rcnn import (
     mesh_quality,
     mesh_rcnn_loss,
     mesh_rcnn_single,
+    overlay_predictions,
+    save_png,
+    second_view,
 )
 from spacetime.shapes.ops import vert_align
 
@@ -358,3 +363,29 @@ def test_step_and_training_improves_mesh_metrics(data):
     assert set(p2m) >= {"F1@0.01", "F1@0.0141421"}
     with pytest.raises(InputError, match="protocol"):
         evaluate_single(model, evl, protocol="shapenet")
+
+
+def test_euler_characteristic_sphere_and_torus():
+    from spacetime.shapes import ico_sphere, torus_mesh
+
+    assert euler_characteristic(ico_sphere(1)).tolist() == [2]
+    assert euler_characteristic(torus_mesh()).tolist() == [0]
+
+
+def test_pictures(tmp_path):
+    m = _scene_meshes([(0.0, 0, 3)])
+    K = _K(1, 32)[0]
+    masks = torch.zeros(1, 32, 32, dtype=torch.bool)
+    masks[0, 10:20, 10:20] = True
+    img = torch.zeros(3, 32, 32)
+    out = overlay_predictions(img, K, boxes=torch.tensor([[9.5, 9.5, 20.5, 20.5]]), masks=masks,
+                              meshes=m)
+    assert out.shape == (32, 32, 3)
+    assert out[15, 15].sum() > 0  # mesh / mask drawn at the image centre
+    assert out[10, 12].sum() > 0 and out[0, 0].sum() == 0  # box outline, untouched corner
+    view = second_view(m, size=48)
+    assert view.shape == (48, 48, 3)
+    save_png(contact_row([out, view], 32), tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 0
+    with pytest.raises(InputError, match="image"):
+        overlay_predictions(torch.zeros(32, 32), K)

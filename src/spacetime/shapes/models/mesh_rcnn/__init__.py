@@ -11,6 +11,7 @@ refinement branch (vert align → graph convolution → vertex refinement, from
 - :mod:`.scene`: scene mode (Pix3D-style / synthetic scenes), :func:`mesh_rcnn`;
 - :mod:`.losses`: voxel + Chamfer + normal + edge losses, presets ``"best"`` / ``"pretty"``;
 - :mod:`.evaluation`: ShapeNet protocol, box / mask / mesh AP, face-quality counts;
+- :mod:`.viz`: the image with boxes, masks and meshes overlaid, meshes from a second view;
 - :mod:`.experiments`: the lecture's edge-loss ablation and sphere- vs voxel-init comparison.
 
 ``docs/mesh_rcnn.md`` has the conventions, the figures and the CLI (``spacetime meshrcnn``).
@@ -23,6 +24,13 @@ from spacetime.shapes.models.mesh_rcnn.evaluation import (
     evaluate_single,
     mask_iou,
     mesh_quality,
+)
+from spacetime.shapes.models.mesh_rcnn.experiments import (
+    edge_loss_ablation,
+    euler_characteristic,
+    experiment_data,
+    sphere_vs_voxel_init,
+    train_single,
 )
 from spacetime.shapes.models.mesh_rcnn.heads import DepthHead, MeshRefinementHead, VoxelHead
 from spacetime.shapes.models.mesh_rcnn.kspace import (
@@ -57,6 +65,13 @@ from spacetime.shapes.models.mesh_rcnn.single import (
     MeshRCNNOutput,
     MeshRCNNSingle,
     mesh_rcnn_single,
+)
+from spacetime.shapes.models.mesh_rcnn.viz import (
+    PALETTE,
+    contact_row,
+    overlay_predictions,
+    save_png,
+    second_view,
 )
 
 __all__ = [
@@ -99,4 +114,16 @@ __all__ = [
     "detection_ap",
     "evaluate_single",
     "mesh_quality",
+    # pictures
+    "PALETTE",
+    "overlay_predictions",
+    "second_view",
+    "contact_row",
+    "save_png",
+    # experiments
+    "experiment_data",
+    "train_single",
+    "euler_characteristic",
+    "edge_loss_ablation",
+    "sphere_vs_voxel_init",
 ]
