@@ -24,7 +24,8 @@ from spacetime.shapes.models.training import _iou
 
 from .test_models_units import TINY, _Sphere
 
-ALL = ("image", "depth", "normal_map", "mask", "points", "voxels", "occupancy", "mesh")
+ALL = ("image", "depth", "normal_map", "mask", "points", "voxels", "occupancy", "mesh", "K", "R",
+       "t")
 DATA = dict(categories=["chair", "mug"], num_objects_per_category=4, views_per_object=2,
             image_size=32, voxel_resolution=16, num_points=256, num_occupancy_samples=512,
             mesh_resolution=24, progress=False)
@@ -33,6 +34,7 @@ SCHEDULE = {
     "voxnet": (6, 3e-3), "pointnet": (30, 3e-3), "depth-fcn": (40, 3e-3),
     "normal-fcn": (20, 3e-3), "voxel-gen": (25, 3e-3), "voxel-tubes": (20, 3e-3),
     "octree-gen": (60, 3e-3), "point-gen": (20, 3e-3), "occnet": (150, 3e-3),
+    "pixel2mesh": (15, 3e-3),
 }
 
 
@@ -95,6 +97,17 @@ def _baseline_and_score(name, model, b):
             else:
                 pred = model(b["image"]).to_dense() > 0.5
             return float(_iou(mean, gt)), float(_iou(pred, gt)), True
+        if task == "mesh":
+            # the initial spheres (at the known object distance) vs the last stage, camera frame
+            from spacetime.shapes.convert import sample_points_from_meshes
+            from spacetime.shapes.models import camera_frame_targets
+
+            tg = camera_frame_targets(b)
+            out = model(b["image"], b["K"], tg["depths"])
+            gen = torch.Generator().manual_seed(0)
+            cham = [float(chamfer_loss(sample_points_from_meshes(m, 1000, generator=gen),
+                                       tg["points"])) for m in (out.initial, out.meshes[-1])]
+            return cham[0], cham[1], False
         if task == "points":
             gt = b["points"]
             # best single training shape (the medoid) predicted for every image
@@ -197,3 +210,73 @@ def test_step_errors():
     step = ShapeStep("voxels")
     with pytest.raises(InputError, match="voxels"):
         step(_Constant(), {"image": torch.rand(1, 3, 32, 32)})
+
+
+# ----------------------------------------------------------------------------- pixel2mesh (mesh)
+def _p2m(seed=0):
+    torch.manual_seed(seed)
+    return SHAPE_MODEL_BUILDERS["pixel2mesh"](**TINY["pixel2mesh"]).eval()
+
+
+def test_mesh_step_is_pixel2mesh_step(batch):
+    from spacetime.shapes.models import Pixel2MeshStep
+
+    model = _p2m()
+    b = {k: batch[k][:2] for k in ("image", "K", "R", "t", "points", "normals")}
+    for gt_depth in (True, False):
+        torch.manual_seed(1)
+        loss, metrics = ShapeStep("mesh", use_gt_depth=gt_depth)(model, b)
+        torch.manual_seed(1)
+        ref, ref_metrics = Pixel2MeshStep(use_gt_depth=gt_depth)(model, b)
+        torch.testing.assert_close(loss, ref)
+        assert set(metrics) == set(ref_metrics) >= {"chamfer", "normal", "edge", "laplacian"}
+    with pytest.raises(InputError, match="'R'"):
+        ShapeStep("mesh")(model, {"image": b["image"], "points": b["points"]})
+    with pytest.raises(InputError, match="normals"):
+        ShapeStep("mesh")(model, {k: v for k, v in b.items() if k != "normals"})
+
+
+@pytest.mark.parametrize("gt_depth", [True, False])
+def test_evaluate_mesh_matches_evaluate_pixel2mesh(data, gt_depth):
+    from spacetime.shapes.models import evaluate_pixel2mesh
+
+    model, loader = _p2m(), _loader(data, ALL)
+    res = evaluate_shape_model(model, "mesh", loader, class_names=data.class_names,
+                               mesh_samples=300, use_gt_depth=gt_depth)
+    ref = evaluate_pixel2mesh(model, loader, num_samples=300, use_gt_depth=gt_depth)
+    assert res["task"] == "mesh" and res["num_samples"] == ref["num_images"] == 4
+    assert set(res["per_category"]) == {"chair", "mug"}
+    for k in ("Chamfer-L2", "AbsNormalConsistency", "F1@0.1", "F1@0.3", "F1@0.5"):
+        assert res["mean"][k] == pytest.approx(ref[k], rel=1e-6, abs=1e-9), k
+    json.dumps(res)
+    # GT meshes are needed
+    no_mesh = [{k: v for k, v in loader[0].items() if k not in ("meshes", "verts", "faces")}]
+    with pytest.raises(InputError, match="meshes"):
+        evaluate_shape_model(model, "mesh", no_mesh, class_names=data.class_names)
+
+
+def test_predict_mesh_default_intrinsics(data, batch):
+    from spacetime.shapes.models.training import predict_shapes, synthetic_intrinsics
+
+    K = synthetic_intrinsics(32, n=2)
+    assert K.shape == (2, 3, 3)
+    torch.testing.assert_close(K[0], data[0]["K"].float())  # the synthetic cameras (focal 1)
+    torch.testing.assert_close(synthetic_intrinsics(10, 2.0)[0],
+                               torch.tensor([[20.0, 0, 4.5], [0, 20.0, 4.5], [0, 0, 1]]))
+    model, images = _p2m(), batch["image"][:2]
+    pred = predict_shapes(model, "mesh", images)
+    torch.testing.assert_close(pred["K"], K)
+    with torch.no_grad():
+        ref = model(images, K).meshes[-1]
+    assert len(pred["stages"]) == 3 and len(pred["meshes"]) == 2
+    for v, r in zip(pred["meshes"].verts_list(), ref.verts_list()):
+        torch.testing.assert_close(v, r)
+    # depths place the initial sphere; an explicit K is used as given
+    near = predict_shapes(model, "mesh", images, K=K * torch.tensor([2.0, 2.0, 1.0])[:, None],
+                          depths=torch.tensor([1.5, 1.5]))
+    zs = [float(v[:, 2].mean()) for v in near["meshes"].verts_list()]
+    assert all(abs(z - 1.5) < 0.5 for z in zs), zs
+    with pytest.raises(InputError, match="focal"):
+        synthetic_intrinsics(32, 0.0)
+    with pytest.raises(InputError, match="image_size"):
+        synthetic_intrinsics(0)
