@@ -67,3 +67,38 @@ def test_bad_data_and_checkpoint(tmp_path, capsys):
     assert main(["meshrcnn", "predict", str(tmp_path / "none.png"), "--checkpoint",
                  str(tmp_path / "none.pt"), "-o", str(tmp_path / "o")]) == 1
     assert main(["meshrcnn"]) == 2
+
+
+SMALL_SINGLE = ["--grid-size", "8", "--num-stages", "1", "--hidden-dim", "8",
+                "--model-kwargs", '{"widths": [8, 8, 8, 8], "voxel_hidden": 8, "num_convs": 1}']
+
+
+def test_r2n2_single_mode(tmp_path):
+    from . import _dataset_fixtures as fx
+
+    p = fx.make_r2n2(tmp_path / "r2n2", size=64)
+    spec = f"r2n2:{p['shapenet']}:{p['renderings']}:{p['voxels']}:{p['split']}"
+    run = tmp_path / "run"
+    assert main(["meshrcnn", "train", "--data", spec, "--image-size", "32", *SMALL_SINGLE,
+                 "--epochs", "1", "--batch-size", "4", "--out", str(run), "--no-progress",
+                 "--no-tensorboard"]) == 0
+    assert main(["meshrcnn", "eval", "--checkpoint", str(run / "checkpoints" / "last.pt"),
+                 "--split", "test", "--mesh-samples", "200"]) == 0
+    res = json.loads((run / "eval" / "metrics.json").read_text())["metrics"]
+    assert res["num_samples"] >= 1 and "F1@0.3" in res
+
+
+def test_pix3d_scene_mode(tmp_path):
+    from . import _dataset_fixtures as fx
+
+    root = fx.make_pix3d(tmp_path / "pix3d")
+    run = tmp_path / "run"
+    opts = [o.replace("synthetic-scenes", f"pix3d:{root}") for o in SCENE]
+    cat_i = opts.index("--categories")
+    del opts[cat_i:cat_i + 2]
+    assert main(["meshrcnn", "train", *opts, "--epochs", "1", "--batch-size", "2",
+                 "--out", str(run), "--no-progress", "--no-tensorboard"]) == 0
+    assert main(["meshrcnn", "eval", "--checkpoint", str(run / "checkpoints" / "last.pt"),
+                 "--mesh-samples", "200"]) == 0
+    res = json.loads((run / "eval" / "metrics.json").read_text())["metrics"]
+    assert res["num_images"] >= 1 and "mesh_AP" in res
