@@ -37,7 +37,8 @@ DATA_KINDS = {"synthetic": 0, "shapenet": 1, "r2n2": 4, "pix3d": 1, "modelnet": 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``spacetime shapes {train,eval,predict}``."""
     shapes = subparsers.add_parser(
-        "shapes", help="3D models: train, evaluate, predict (depth, voxels, points, occupancy)",
+        "shapes",
+        help="3D models: train, evaluate, predict (depth, voxels, points, occupancy, meshes)",
         description="Train / evaluate / run the lecture's 3D models on the built-in synthetic "
         "shapes or on ShapeNet, R2N2, Pix3D, ModelNet (Pixel2Mesh: synthetic only).",
     )
@@ -492,7 +493,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             summary["empty_mesh"] = bool(empty)
             if not empty:
                 save_mesh(meshes, out / "mesh.obj")
-                written += [out / "mesh.obj", show(meshes, out / "mesh.png")]
+                pic = meshes
+                if task == "mesh":  # camera frame (y down) turned y-up for the picture
+                    from spacetime.shapes.structures import Meshes
+
+                    flip = torch.tensor([1.0, -1.0, -1.0])
+                    pic = Meshes([v * flip for v in meshes.verts_list()], meshes.faces_list())
+                written += [out / "mesh.obj", show(pic, out / "mesh.png")]
             if task in ("voxels", "octree"):
                 from spacetime.shapes.io import save_voxels
                 from spacetime.shapes.structures import VoxelGrid
@@ -507,6 +514,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             if task == "mesh":
                 summary["frame"] = "camera (OpenCV: x right, y down, z forward)"
                 summary["K"] = pred["K"][0].tolist()
+                summary["depth"] = float(args.depth if args.depth is not None
+                                         else model.init_depth)
                 summary["num_verts"] = int(meshes.verts_list()[0].shape[0])
                 summary["num_faces"] = int(meshes.faces_list()[0].shape[0])
             if task == "octree":
