@@ -197,3 +197,18 @@ def test_bad_inputs():
         cubify(torch.ones(1, 1, 1, 1), origin=(0.0, 0.0))
     with pytest.raises(InputError, match="N=0"):
         cubify(torch.ones(0, 1, 1, 1))
+
+
+def test_corner_table_and_sort_paths_agree():
+    """Dense outputs number corners with a table, sparse ones with a sort: same meshes."""
+    from spacetime.shapes.convert.cubify import cubify_indices
+
+    g = torch.Generator().manual_seed(3)
+    small = torch.rand(2, 6, 5, 7, generator=g) > 0.6  # table path (few corners)
+    big = torch.zeros(2, 70, 66, 68, dtype=torch.bool)  # same voxels in a large, sparse grid
+    big[:, 10:16, 20:25, 30:37] = small
+    c_small, vm_small, t_small, tm_small = cubify_indices(small)
+    c_big, vm_big, t_big, tm_big = cubify_indices(big)
+    assert torch.equal(c_big - torch.tensor([30, 20, 10]), c_small)
+    assert torch.equal(vm_big, vm_small) and torch.equal(tm_big, tm_small)
+    assert torch.equal(t_big, t_small)

@@ -88,24 +88,36 @@ def cubify_indices(
     base_key = ((mesh * (depth + 1) + z) * ch + y) * cw + x  # key of the voxel's min corner
     quads = _QUADS.to(device)
     quad_keys = quads[..., 0] + cw * (quads[..., 1] + ch * quads[..., 2])  # (6, 4)
-    key_parts, face_mesh_parts = [], []
+    # boundary test for the 6 face directions at once: face (dir, voxel) is kept when the
+    # neighbour across it is empty or outside the grid
+    keep = torch.empty(6, lin.numel(), dtype=torch.bool, device=device)
     for a in range(3):
         for k, sign in enumerate((1, -1)):
             inside = (coord[a] < sizes[a] - 1) if sign > 0 else (coord[a] > 0)
             nb_lin = torch.where(inside, lin + sign * strides[a], lin)
-            nb_occ = flat[nb_lin] & inside
-            keep = ~nb_occ
-            key_parts.append(base_key[keep][:, None] + quad_keys[2 * a + k][None])
-            face_mesh_parts.append(mesh[keep])
-    keys = torch.cat(key_parts)  # (Q, 4) one row per boundary quad
-    quad_mesh = torch.cat(face_mesh_parts)
+            keep[2 * a + k] = ~(flat.index_select(0, nb_lin) & inside)
+    face_dir, face_vox = keep.nonzero(as_tuple=True)  # sorted by direction, then voxel
+    # index_select: a plain gather, several times faster than advanced indexing on CPU
+    keys = base_key.index_select(0, face_vox)[:, None] + quad_keys.index_select(0, face_dir)
+    quad_mesh = mesh.index_select(0, face_vox)  # keys: (Q, 4), one row per boundary quad
     keys = keys.reshape(-1)
-    if n_batch * (depth + 1) * ch * cw < 2**31:
-        keys = keys.to(torch.int32)  # sorting int32 is ~1.5x faster than int64
-    uniq, inv = torch.unique(keys, sorted=True, return_inverse=True)
-    uniq = uniq.to(torch.int64)
+    num_corner_keys = n_batch * (depth + 1) * ch * cw
+    if num_corner_keys <= max(4 * keys.numel(), 1 << 16):
+        # Few corner positions relative to the output: mark them in a table (O(output) memory,
+        # no sort) and number the marked ones in key order, as torch.unique would.
+        used = torch.zeros(num_corner_keys, dtype=torch.bool, device=device)
+        used[keys] = True
+        uniq = used.nonzero().squeeze(1)
+        number = torch.cumsum(used, 0, dtype=torch.int64) - 1
+        inv = number.index_select(0, keys)
+    else:
+        if num_corner_keys < 2**31:
+            keys = keys.to(torch.int32)  # sorting int32 is ~1.5x faster than int64
+        uniq, inv = torch.unique(keys, sorted=True, return_inverse=True)
+        uniq = uniq.to(torch.int64)
     inv = inv.reshape(-1, 4)
-    tris = torch.stack([inv[:, [0, 1, 2]], inv[:, [0, 2, 3]]], dim=1).reshape(-1, 3)
+    split = torch.tensor([0, 1, 2, 0, 2, 3], device=device)  # two triangles per quad
+    tris = inv.index_select(1, split).reshape(-1, 3)
     tri_mesh = quad_mesh.repeat_interleave(2)
     if n_batch > 1:
         order = torch.argsort(tri_mesh, stable=True)
@@ -168,7 +180,7 @@ def cubify(
     nv = torch.bincount(verts_mesh, minlength=n_batch)
     nf = torch.bincount(tri_mesh, minlength=n_batch)
     first_v = torch.cumsum(nv, 0) - nv
-    tris_local = tris - first_v[tri_mesh, None]
+    tris_local = tris - first_v[tri_mesh, None] if n_batch > 1 else tris
     verts_list = list(verts_world.split(nv.tolist()))
     faces_list = list(tris_local.split(nf.tolist()))
     return new_meshes(verts_list, faces_list)
