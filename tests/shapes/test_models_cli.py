@@ -37,11 +37,11 @@ def run(argv: list[str]) -> int:
     return int(args.func(args) or 0)
 
 
-def _train(tmp_path, cache, model, epochs=1):
-    out = tmp_path / model
+def _train(tmp_path, cache, model, epochs=1, extra=(), name=None):
+    out = tmp_path / (name or model)
     rc = run(["shapes", "train", "--model", model, "--model-kwargs", json.dumps(TINY_KW[model]),
               *DATA_ARGS, "--cache", str(cache), "--epochs", str(epochs), "--batch-size", "4",
-              "--out", str(out), "--no-progress", "--no-tensorboard"])
+              "--out", str(out), "--no-progress", "--no-tensorboard", *extra])
     assert rc == 0
     ckpt = out / "checkpoints" / "last.pt"
     assert ckpt.is_file() and (out / "checkpoints" / "best.pt").is_file()
@@ -168,7 +168,7 @@ def test_train_eval_predict_pixel2mesh(tmp_path, cache, image_png, capsys):
     assert run(["shapes", "eval", "--checkpoint", str(ckpt), "--mesh-samples", "200",
                 "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["task"] == "mesh" and res["num_samples"] == 4
+    assert res["task"] == "mesh" and res["num_samples"] == 4 and res["use_gt_depth"] is True
     assert set(res["per_category"]) == {"chair", "mug"}
     m = res["mean"]
     assert {"Chamfer-L2", "AbsNormalConsistency", "F1@0.1", "F1@0.3", "F1@0.5"} <= set(m)
@@ -189,6 +189,14 @@ def test_train_eval_predict_pixel2mesh(tmp_path, cache, image_png, capsys):
     # 42 -> 162 -> 642 vertices (level-1 ico-sphere, three stages), in front of the camera
     assert v.shape == (summary["num_verts"], 3) == (642, 3)
     assert float(v[:, 2].min()) > 0 and abs(float(v[:, 2].mean()) - 2.0) < 0.5
+    # unknown object distance: trained and evaluated with the sphere at init_depth
+    ckpt = _train(tmp_path, cache, "pixel2mesh", extra=["--no-gt-depth"], name="p2m_nogt")
+    assert torch.load(ckpt, map_location="cpu", weights_only=True)["meta"]["use_gt_depth"] is False
+    capsys.readouterr()
+    assert run(["shapes", "eval", "--checkpoint", str(ckpt), "--mesh-samples", "200",
+                "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["use_gt_depth"] is False and 0 < res["mean"]["Chamfer-L2"] < float("inf")
 
 
 def test_pixel2mesh_errors(tmp_path, image_png):

@@ -364,6 +364,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                use_gt_depth=bool(meta.get("use_gt_depth", True)))
     res.update({"checkpoint": str(args.checkpoint), "model": meta["model"],
                 "epoch": state.get("epoch"), "data": spec, "split": args.split})
+    if task == "mesh":
+        res["use_gt_depth"] = bool(meta.get("use_gt_depth", True))
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "eval"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", res)
