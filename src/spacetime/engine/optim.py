@@ -66,7 +66,9 @@ def build_scheduler(
         optimizer: the optimiser whose ``lr`` (the peak value) is scheduled.
         name: ``none`` (constant), ``step`` (multiply by ``gamma`` every ``step_size`` steps),
             ``cosine`` (half-cosine from ``lr`` to ``min_lr_ratio * lr`` at ``total_steps``),
-            ``onecycle`` (``torch.optim.lr_scheduler.OneCycleLR``, peak ``lr``).
+            ``onecycle`` (``torch.optim.lr_scheduler.OneCycleLR``, peak ``lr``; runs of fewer
+            than 4 steps, too short for its two phases, keep a constant ``lr`` instead of
+            failing inside torch).
         total_steps: number of optimiser steps in the whole run (>= 1).
         warmup_steps: linear warm-up steps (0 = none).
         step_size: steps between decays for ``step`` (default: a third of the run).
@@ -76,6 +78,8 @@ def build_scheduler(
     check_in(name, "scheduler", SCHEDULERS)
     check_int(total_steps, "total_steps", min_value=1)
     check_int(warmup_steps, "warmup_steps", min_value=0)
+    if name == "onecycle" and total_steps < 4:
+        return LambdaLR(optimizer, lambda step: 1.0)
     if name == "onecycle":
         max_lrs = [g["lr"] for g in optimizer.param_groups]
         pct = warmup_steps / total_steps if warmup_steps else 0.3
