@@ -280,3 +280,54 @@ def test_predict_mesh_default_intrinsics(data, batch):
         synthetic_intrinsics(32, 0.0)
     with pytest.raises(InputError, match="image_size"):
         synthetic_intrinsics(0)
+
+
+def _project(K, R, t, X):
+    """Naive pinhole projection, one point at a time: pixel (u, v) of X_cam = R X + t."""
+    out = []
+    for x in X:
+        c = R @ x + t
+        out.append(torch.stack([K[0, 0] * c[0] / c[2] + K[0, 1] * c[1] / c[2] + K[0, 2],
+                                K[1, 1] * c[1] / c[2] + K[1, 2]]))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("per_view", [False, True])
+def test_mesh_normalized_dataset_cameras(per_view):
+    """Cameras follow the normalisation (X' = (X - c) / s) and the resize W0 x H0 -> S x S:
+    every normalised vertex lands where the original did, in the resized image's pixels."""
+    from spacetime.shapes import ico_sphere
+    from spacetime.shapes.models import MeshNormalizedDataset
+    from spacetime.shapes.structures import look_at
+
+    g = torch.Generator().manual_seed(0)
+    sph = ico_sphere(1)
+    verts = (sph.verts_list()[0] * torch.tensor([3.0, 1.0, 2.0]) + torch.tensor([5.0, -2.0, 1.0]))
+    ext = look_at(torch.tensor([9.0, 3.0, 12.0]), (5.0, -2.0, 1.0), (0.0, 1.0, 0.0),
+                  dtype=torch.float64)
+    R, t = ext.R[0].float(), ext.t[0].float()
+    K = torch.tensor([[70.0, 0.0, 38.5], [0.0, 65.0, 24.0], [0.0, 0.0, 1.0]])
+    H0, W0, S = 50, 80, 32
+    item = {"verts": verts, "faces": sph.faces_list()[0], "label": 0}
+    if per_view:  # R2N2: (V, ...) cameras, images[0] is used
+        item.update(images=torch.rand(2, 3, H0, W0, generator=g), K=torch.stack([K, 2 * K]),
+                    R=torch.stack([R, R.t()]), t=torch.stack([t, -t]))
+    else:  # Pix3D: one camera, (H, W, 3) image
+        item.update(image=torch.rand(H0, W0, 3, generator=g), K=K, R=R, t=t)
+    ds = MeshNormalizedDataset([item], ["thing"], ("image", "K", "R", "t", "mesh", "points"),
+                               image_size=S, num_points=64)
+    out = ds[0]
+    assert out["image"].shape == (3, S, S) and out["K"].shape == (3, 3)
+    uv = _project(K.double(), R.double(), t.double(), verts.double())
+    want = (uv + 0.5) * torch.tensor([S / W0, S / H0], dtype=torch.float64) - 0.5
+    got = _project(out["K"].double(), out["R"].double(), out["t"].double(),
+                   out["verts"].double())
+    torch.testing.assert_close(got, want, atol=1e-3, rtol=0)
+    # the normalised mesh spans the unit cube: camera distances shrink by the longest edge (6)
+    d0 = (verts.double() @ R.double().t() + t.double())[:, 2]
+    d1 = (out["verts"].double() @ out["R"].double().t() + out["t"].double())[:, 2]
+    torch.testing.assert_close(d1, d0 / 6.0, atol=1e-4, rtol=1e-4)
+    # no cameras in the item
+    plain = {k: v for k, v in item.items() if k not in ("K", "R", "t")}
+    with pytest.raises(InputError, match="cameras"):
+        MeshNormalizedDataset([plain], ["thing"], ("image", "K", "R", "t"))[0]

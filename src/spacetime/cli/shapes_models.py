@@ -5,7 +5,7 @@
     spacetime shapes train --model voxel-gen --data synthetic --epochs 20 --out runs/vgen
     spacetime shapes eval --checkpoint runs/vgen/checkpoints/best.pt
     spacetime shapes predict photo.png --checkpoint runs/vgen/checkpoints/best.pt -o pred/
-    spacetime shapes train --model pixel2mesh --epochs 25 --out runs/p2m   # synthetic data only
+    spacetime shapes train --model pixel2mesh --epochs 25 --out runs/p2m
 
 Models: ``spacetime.shapes.models.SHAPE_MODEL_BUILDERS`` (``depth-fcn``, ``normal-fcn``,
 ``voxnet``, ``voxel-gen``, ``voxel-tubes``, ``octree-gen``, ``pointnet``, ``point-gen``,
@@ -13,7 +13,7 @@ Models: ``spacetime.shapes.models.SHAPE_MODEL_BUILDERS`` (``depth-fcn``, ``norma
 :class:`SyntheticShapes`, the default), ``shapenet:ROOT``,
 ``r2n2:SHAPENET_ROOT:RENDERINGS:VOXELS:SPLIT_JSON``, ``pix3d:ROOT`` or ``modelnet:ROOT`` (real
 meshes are normalised to the unit cube; every 5th item is held out for validation /
-evaluation). Pixel2Mesh needs the cameras of every image and trains on ``synthetic`` data only.
+evaluation). Pixel2Mesh needs the cameras of every image: ``synthetic``, ``r2n2`` or ``pix3d``.
 See ``docs/shape_models.md`` and ``docs/pixel2mesh.md``.
 """
 
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "shapes",
         help="3D models: train, evaluate, predict (depth, voxels, points, occupancy, meshes)",
         description="Train / evaluate / run the lecture's 3D models on the built-in synthetic "
-        "shapes or on ShapeNet, R2N2, Pix3D, ModelNet (Pixel2Mesh: synthetic only).",
+        "shapes or on ShapeNet, R2N2, Pix3D, ModelNet (Pixel2Mesh: synthetic, R2N2, Pix3D).",
     )
     sub = shapes.add_subparsers(dest="shapes_command", metavar="SUBCOMMAND")
     shapes.set_defaults(func=lambda args: print_help(shapes))
@@ -156,11 +156,11 @@ def _datasets(spec: str, task: str, opts: dict[str, Any], split: str,
     from spacetime.shapes.models.training import TASK_RETURNS, MeshNormalizedDataset
 
     kind, parts = _split_spec(spec)
-    if task == "mesh" and kind != "synthetic":
+    if task == "mesh" and kind not in ("synthetic", "r2n2", "pix3d"):
         from spacetime.errors import InputError
 
-        raise InputError(f"--data: pixel2mesh needs the cameras (K, R, t) of every image and "
-                         f"trains / evaluates on 'synthetic' data only, got {spec!r}")
+        raise InputError(f"--data: pixel2mesh needs images with their cameras (K, R, t): "
+                         f"synthetic, r2n2:... or pix3d:..., got {spec!r}")
     returns = tuple(TASK_RETURNS[task]) + (("mesh",) if with_mesh else ())
     if kind == "synthetic":
         from spacetime.shapes.datasets import SyntheticShapes

@@ -23,9 +23,10 @@ prediction (all-empty grid / field) counts with F1 = 0 and is reported in ``empt
 ``Chamfer-L2`` is then averaged over the non-empty predictions only (``nan`` if there is none).
 
 The ``mesh`` task (:mod:`~spacetime.shapes.models.pixel2mesh`) works in the **camera frame**: it
-needs the cameras ``K``, ``R``, ``t`` of :class:`~spacetime.shapes.datasets.SyntheticShapes`
-(ground truth moved with ``X_cam = R X + t``, :func:`~spacetime.shapes.models.pixel2mesh.
-camera_frame_targets`); :class:`MeshNormalizedDataset` has no cameras and refuses it.
+needs each image's camera ``K``, ``R``, ``t`` (ground truth moved with ``X_cam = R X + t``,
+:func:`~spacetime.shapes.models.pixel2mesh.camera_frame_targets`): those of
+:class:`~spacetime.shapes.datasets.SyntheticShapes`, or of R2N2 / Pix3D items carried through
+:class:`MeshNormalizedDataset`'s normalisation and image resizing.
 """
 
 from __future__ import annotations
@@ -79,7 +80,6 @@ TASK_RETURNS: dict[str, tuple[str, ...]] = {
     "mesh": ("image", "K", "R", "t", "points"),
 }
 
-#: fields :class:`MeshNormalizedDataset` cannot produce (real meshes come without cameras here)
 _CAMERA_FIELDS = ("K", "R", "t")
 
 _MESH_TASKS = ("voxels", "octree", "occupancy")
@@ -463,6 +463,13 @@ class MeshNormalizedDataset(torch.utils.data.Dataset):
     (the item's ``image`` or first of ``images``, resized; datasets without images cannot feed
     image models) are derived, and ``label`` becomes the class index.
 
+    ``K``, ``R``, ``t`` (requested in ``returns``; items with cameras only: R2N2's ``(V, ...)``
+    — the camera of ``images[0]`` — or Pix3D's) follow the mesh and the image: with the mesh's
+    box centre ``c`` and longest edge ``s``, ``X_cam' = R X' + (R c + t) / s`` for the normalised
+    ``X' = (X − c) / s`` (the camera frame is scaled by ``1 / s`` too), and ``K`` is rescaled to
+    the ``S × S`` image (pixel centres at integers: ``fx' = fx · S / W``, ``cx' = (cx + ½) · S / W
+    − ½``, same for y with ``H``).
+
     Args:
         base: the dataset; indices: a subset of its items (default all).
         class_names: the class list (``label`` strings are looked up in it).
@@ -476,10 +483,9 @@ class MeshNormalizedDataset(torch.utils.data.Dataset):
         self.base = base
         self.class_names = list(class_names)
         self.returns = tuple(returns)
-        cams = [r for r in self.returns if r in _CAMERA_FIELDS]
-        if cams:
-            raise InputError(f"returns: {cams} (cameras) are not available for real meshes "
-                             "normalised to the unit cube; use synthetic data")
+        if any(r in _CAMERA_FIELDS for r in self.returns) and "image" not in self.returns:
+            raise InputError("returns: cameras ('K', 'R', 't') need 'image' (they are those of "
+                             "the returned image)")
         self.indices = list(range(len(base))) if indices is None else list(indices)
         self.image_size, self.voxel_resolution = int(image_size), int(voxel_resolution)
         self.num_points, self.num_occ = int(num_points), int(num_occupancy_samples)
@@ -509,6 +515,7 @@ class MeshNormalizedDataset(torch.utils.data.Dataset):
         label = self._label(item)
         out: dict[str, Any] = {"label": label, "category": self.class_names[label]}
         r = self.returns
+        hw0 = (0, 0)
         if "image" in r:
             img = item.get("image")
             if img is None and item.get("images") is not None:
@@ -521,11 +528,15 @@ class MeshNormalizedDataset(torch.utils.data.Dataset):
                 img = img.permute(2, 0, 1)
             if img.max() > 1.5:
                 img = img / 255.0
+            hw0 = (int(img.shape[-2]), int(img.shape[-1]))
             out["image"] = F.interpolate(img[None, :3], size=(self.image_size,) * 2,
                                          mode="bilinear", align_corners=False)[0].clamp(0, 1)
         v, f = item["verts"].double(), item["faces"].long()
         lo, hi = v.amin(0), v.amax(0)
-        v = ((v - (lo + hi) / 2) / (hi - lo).amax().clamp(min=1e-12)).float()
+        centre, scale = (lo + hi) / 2, (hi - lo).amax().clamp(min=1e-12)
+        v = ((v - centre) / scale).float()
+        if any(k in r for k in _CAMERA_FIELDS):
+            out.update(self._camera(item, centre, scale, hw0))
         gen = torch.Generator().manual_seed(self.seed * 1000003 + self.indices[index])
         mesh = Meshes([v], [f])
         if "mesh" in r:
@@ -540,3 +551,21 @@ class MeshNormalizedDataset(torch.utils.data.Dataset):
         if "occupancy" in r:
             out["occ_points"], out["occ_labels"] = occupancy_samples(v, f, self.num_occ, gen)
         return out
+
+    def _camera(self, item: Mapping[str, Any], centre: torch.Tensor, scale: torch.Tensor,
+                hw0: tuple[int, int]) -> dict[str, torch.Tensor]:
+        cams = [item.get(k) for k in _CAMERA_FIELDS]
+        if any(not isinstance(c, torch.Tensor) for c in cams):
+            raise InputError("data: this dataset has no cameras (K, R, t) for its images; "
+                             "Pixel2Mesh needs synthetic, r2n2 or pix3d data")
+        K, R, t = (c.double() for c in cams)
+        if K.ndim == 3:  # R2N2: one camera per view; the image is images[0]
+            K, R, t = K[0], R[0], t[0]
+        h0, w0 = hw0
+        S = self.image_size
+        K2 = K.clone()
+        K2[0, 0], K2[0, 1] = K[0, 0] * S / w0, K[0, 1] * S / w0
+        K2[0, 2] = (K[0, 2] + 0.5) * S / w0 - 0.5
+        K2[1, 1] = K[1, 1] * S / h0
+        K2[1, 2] = (K[1, 2] + 0.5) * S / h0 - 0.5
+        return {"K": K2.float(), "R": R.float(), "t": ((R @ centre + t) / scale).float()}
