@@ -44,6 +44,7 @@ from spacetime.shapes.models import (  # noqa: E402
     voxel_gen,
     voxel_tubes,
 )
+from spacetime.shapes.models.training import synthetic_intrinsics  # noqa: E402
 
 BATCH, IMAGE, VOXELS, POINTS, OCC = 8, 64, 32, 1024, 2048
 
@@ -66,6 +67,12 @@ def fake_batch(task: str, g: torch.Generator) -> dict:
         "occ_points": torch.rand(BATCH, OCC, 3, generator=g) * 1.1 - 0.55,
         "occ_labels": torch.rand(BATCH, OCC, generator=g) > 0.7,
         "label": torch.randint(0, 6, (BATCH,), generator=g),
+        # cameras for the mesh task (Pixel2Mesh): the synthetic data's intrinsics, object ahead
+        "K": synthetic_intrinsics(IMAGE, n=BATCH),
+        "R": torch.eye(3).expand(BATCH, 3, 3),
+        "t": torch.tensor([0.0, 0.0, 2.37]).expand(BATCH, 3),
+        "normals": torch.nn.functional.normalize(
+            torch.randn(BATCH, POINTS, 3, generator=g), dim=-1),
     }
 
 
