@@ -146,3 +146,18 @@ def test_one_object_target_losses_finite():
     model = mesh_rcnn(**TINY).train()
     losses = model([torch.rand(3, 64, 64)], K, tg)
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_images_without_objects():
+    """A batch without any object (background-only images): detector losses only, zero shape
+    losses that still backpropagate (no ``Meshes`` can hold zero meshes, so ``meshes`` is
+    unused)."""
+    model = mesh_rcnn(**TINY).train()
+    K = torch.tensor([[[64.0, 0, 31.5], [0, 64, 31.5], [0, 0, 1]]])
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long),
+             "masks": torch.zeros(0, 64, 64, dtype=torch.bool), "meshes": None,
+             "depths": torch.zeros(0)}
+    losses = model([torch.rand(3, 64, 64)], K, [empty])
+    assert float(losses["loss_voxel"].detach()) == 0.0
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()

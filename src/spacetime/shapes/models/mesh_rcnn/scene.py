@@ -224,6 +224,10 @@ class MeshRCNN(nn.Module):
         boxes = [t["boxes"].float() for t in targets]
         counts = [len(b) for b in boxes]
         total = sum(counts)
+        if total == 0:  # no object in the batch: zero shape losses, still in the graph
+            z = sum(p.sum() for p in self.voxel_head.parameters()) * 0.0
+            return {k: z for k in ("loss_voxel", "loss_depth", "loss_chamfer", "loss_normal",
+                                   "loss_edge")}
         keep = None
         if total > self.max_train_objects:
             keep = torch.randperm(total)[: self.max_train_objects].sort().values

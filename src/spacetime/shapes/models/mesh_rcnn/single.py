@@ -10,7 +10,7 @@ The object's box is the whole image and its depth range is given per image (the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -129,9 +129,3 @@ def mesh_rcnn_single(
     model.image_size = image_size
     return model
 
-
-def _get(batch: Mapping[str, Any], key: str) -> Any:
-    if not isinstance(batch, Mapping) or key not in batch:
-        got = sorted(map(str, batch)) if isinstance(batch, Mapping) else type(batch).__name__
-        raise InputError(f"batch: expected key {key!r}, got {got}")
-    return batch[key]
