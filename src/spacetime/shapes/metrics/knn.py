@@ -47,6 +47,19 @@ __all__ = ["KNN", "knn_points", "knn_gather", "morton_order"]
 
 _BRUTE_CHUNK = {"cuda": 2**24, "cpu": 2**22}  # max query×data distances held at once (brute)
 _SORT_MIN = 32768  # Morton-sort clouds at least this large (measured: no gain below)
+_PAIR_THREADS_MIN = 4096  # run the two directions of a pair concurrently from this size on
+_POOL: Any = None
+
+
+def _pool():
+    """A 2-thread pool for the two query directions: pykdtree releases the GIL while it builds
+    and queries, so x→y and y→x overlap (measured 10k × 10k: 5.5 → 4.7 ms on 2 cores)."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="spacetime-knn")
+    return _POOL
 
 
 class KNN(NamedTuple):
@@ -212,11 +225,15 @@ def _tree_pairs(
         cx = _SortedCloud(_np_points(x[b, :nx]))
         cy = _SortedCloud(_np_points(y[b, :ny]))
         k = min(kx, ny)
+        both = iy is not None and dy is not None and ky is not None
+        back = None
+        if both and min(nx, ny) >= _PAIR_THREADS_MIN:
+            back = _pool().submit(cx.query, cy, min(ky, nx))
         d, i = cy.query(cx, k)
         ix[b, :nx, :k], dx[b, :nx, :k] = torch.from_numpy(i), torch.from_numpy(d)
-        if iy is not None and dy is not None and ky is not None:
+        if both:
             k = min(ky, nx)
-            d, i = cx.query(cy, k)
+            d, i = back.result() if back is not None else cx.query(cy, k)
             iy[b, :ny, :k], dy[b, :ny, :k] = torch.from_numpy(i), torch.from_numpy(d)
     dev = x.device
     fx = _Found(ix.to(dev), dx.to(dev))
