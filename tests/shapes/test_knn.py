@@ -186,3 +186,24 @@ def test_tree_distances_equal_autograd_recomputation():
         ref = knn_points(x[:, :200], y, K=2, backend="brute")  # the sorted path vs reference
         assert torch.equal(plain.idx[:, :200], ref.idx)
         assert torch.equal(plain.dists[:, :200], ref.dists)
+
+
+def test_pair_threads_work_after_fork():
+    """The 2-thread pool used for the two kNN directions must not hang in a forked child."""
+    import multiprocessing as mp
+
+    from spacetime.shapes.metrics import chamfer_and_f1
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(1, 5000, 3, generator=g), torch.rand(1, 5000, 3, generator=g)
+    expected = chamfer_and_f1(x, y, 0.05).chamfer  # creates the pool in this process
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_chamfer_in_child, (x, y)).get(timeout=60)
+    assert torch.equal(got, expected)
+
+
+def _chamfer_in_child(x, y):
+    from spacetime.shapes.metrics import chamfer_and_f1
+
+    return chamfer_and_f1(x, y, 0.05).chamfer
