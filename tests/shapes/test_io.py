@@ -435,3 +435,13 @@ def test_npz_keeps_float64_and_origin(tmp_path):
     back = load_voxels(tmp_path / "d.npz")
     assert back.grid.dtype == torch.float64 and torch.equal(back.grid, vg.grid)
     assert load_voxels(tmp_path / "d.npz", dtype=torch.float32).grid.dtype == torch.float32
+
+
+def test_off_with_keyword_glued_to_counts(tmp_path):
+    """ModelNet ships files whose first line is ``OFF4 1 0`` (no space after the keyword)."""
+    from spacetime.shapes.io import read_off
+
+    p = tmp_path / "glued.off"
+    p.write_text("OFF4 2 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 2 3\n")
+    out = read_off(p)
+    assert tuple(out["verts"].shape) == (4, 3) and out["faces"].tolist() == [[0, 1, 2], [0, 2, 3]]

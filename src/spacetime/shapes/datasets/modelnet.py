@@ -12,12 +12,9 @@ they are read as ``OFF`` followed by ``490 518 0``.
 
 from __future__ import annotations
 
-import io
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -37,38 +34,12 @@ from spacetime.shapes.datasets._common import (
 
 __all__ = ["ModelNet", "read_modelnet_off"]
 
-_GLUED_HEADER = re.compile(rb"^\s*(C?OFF)(?=[\s\d+-])")
-
-
 def read_modelnet_off(path: PathLike) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read a ModelNet OFF file as ``verts (V, 3)`` float32 and ``faces (F, 3)`` int64.
-
-    Standard files go through :func:`spacetime.shapes.io.load_mesh`; files whose header is glued
-    to the counts (``OFF490 518 0``) are split at the keyword first.
-    """
+    """Read a ModelNet OFF file as ``verts (V, 3)`` float32 and ``faces (F, 3)`` int64 through
+    :func:`spacetime.shapes.io.load_mesh` (which also reads the glued ``OFF490 518 0`` header)."""
     p = require_file(path, "ModelNet model")
-    head = p.open("rb").read(64)
-    if _GLUED_HEADER.match(head) and not re.match(rb"^\s*C?OFF\s", head):
-        return _read_glued_off(p)
     verts, faces, _ = load_mesh_tensors(p, "ModelNet model")
     return verts, faces
-
-
-def _read_glued_off(p: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """OFF with ``OFF<nv> <nf> <ne>`` on its first line. ``spacetime.shapes.io.read_off``
-    rejects that header, so these files go through trimesh's OFF parser, which splits the
-    keyword from the counts itself."""
-    from trimesh.exchange.off import load_off
-
-    try:
-        parsed = load_off(io.BytesIO(p.read_bytes()))
-        verts = np.asarray(parsed["vertices"], dtype=np.float32).reshape(-1, 3)
-        faces = np.asarray(parsed["faces"], dtype=np.int64).reshape(-1, 3)
-    except Exception as e:  # trimesh raises ValueError/IndexError/... on broken files
-        raise FileFormatError(f"ModelNet model: cannot read {p} ({type(e).__name__}: {e})") from e
-    if not np.isfinite(verts).all():
-        raise FileFormatError(f"ModelNet model: {p}: vertex coordinates contain NaN or inf")
-    return torch.from_numpy(verts), torch.from_numpy(faces)
 
 
 class ModelNet(Dataset):

@@ -4,6 +4,7 @@ polygon faces (fan-triangulated); ``#`` comments allowed."""
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ def read_off(path: str | os.PathLike) -> dict:
     if not lines:
         raise fail(path, "empty file")
     head = lines[0].split()
+    glued = re.match(r"^([A-Z]*OFF)(\d.*)$", head[0])
+    if glued:  # "OFF490 518 0": keyword glued to the counts (seen in ModelNet's released files)
+        head = [glued.group(1), glued.group(2), *head[1:]]
     if not head[0].endswith("OFF"):
         raise fail(path, f"not an OFF file (first line {lines[0][:30]!r})")
     if len(head) > 1:  # "OFF nv nf ne" on one line
