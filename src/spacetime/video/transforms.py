@@ -17,6 +17,7 @@ Values: uint8 in [0, 255], floats in [0, 1] before normalisation.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Sequence
 
 import torch
@@ -192,11 +193,12 @@ def convert_layout(clip: torch.Tensor, src: str = "TCHW", dst: str = "CTHW") -> 
     return clip.transpose(-4, -3).contiguous()
 
 
-class ClipTransform:
+class ClipTransform(abc.ABC):
     """Base class: ``transform(clip, generator=None) -> clip``."""
 
+    @abc.abstractmethod
     def __call__(self, clip: torch.Tensor, generator: Generator | None = None) -> Tensor:
-        raise NotImplementedError
+        """Transform one clip (or a batch); random transforms draw from ``generator``."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

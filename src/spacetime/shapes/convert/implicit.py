@@ -27,6 +27,7 @@ Every shape is a callable ``points (..., 3) -> (...)``, differentiable w.r.t. th
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -63,15 +64,16 @@ def _check_points(points: Any) -> None:
     check_tensor(points, "points", ("*", 3), dtype="float")
 
 
-class SDF:
+class SDF(abc.ABC):
     """Base class: a callable signed distance function ``(..., 3) -> (...)``."""
 
     def __call__(self, points: torch.Tensor) -> torch.Tensor:
         _check_points(points)
         return self.evaluate(points)
 
-    def evaluate(self, points: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def evaluate(self, points: torch.Tensor) -> torch.Tensor:
+        """Signed distances of ``points`` ``(..., 3)`` (checked by ``__call__``)."""
 
     def __or__(self, other: SDF) -> SDF:
         return Union(self, other)

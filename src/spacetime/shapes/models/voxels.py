@@ -92,6 +92,26 @@ class VoxelClassifier(nn.Module):
         return self.classifier(self.features(voxels.float()))
 
 
+
+def _check_resolution(resolution: int, widths: Sequence[int]) -> None:
+    """The decoders start at 4 voxels and double per stage."""
+    if resolution != 4 * 2 ** len(widths):
+        raise InputError(
+            f"resolution: expected 4 * 2**len(widths) = {4 * 2 ** len(widths)}, got {resolution}"
+        )
+
+
+def _upsampling_decoder(widths: Sequence[int], transpose: type[nn.Module]) -> nn.Sequential:
+    """``transpose(4, stride 2) → GroupNorm → ReLU`` per width: the 3D decoder of the voxel
+    generator and the 2D one of voxel tubes differ only in ``transpose``."""
+    blocks: list[nn.Module] = []
+    cin = widths[0]
+    for w in widths:
+        blocks += [transpose(cin, w, 4, stride=2, padding=1, bias=False),
+                   group_norm(w), nn.ReLU(inplace=True)]
+        cin = w
+    return nn.Sequential(*blocks)
+
 class VoxelGenerator(nn.Module):
     """Image ``(N, 3, S, S)`` → occupancy logits ``(N, V, V, V)``, ``V = 4 · 2**len(widths)``.
 
@@ -103,21 +123,11 @@ class VoxelGenerator(nn.Module):
                  encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
                  widths: Sequence[int] = (128, 64, 32)) -> None:
         super().__init__()
-        if resolution != 4 * 2 ** len(widths):
-            raise InputError(
-                f"resolution: expected 4 * 2**len(widths) = {4 * 2 ** len(widths)}, "
-                f"got {resolution}"
-            )
+        _check_resolution(resolution, widths)
         self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
         self.fc = nn.Linear(latent_dim, widths[0] * 64)
-        blocks: list[nn.Module] = []
-        cin = widths[0]
-        for w in widths:
-            blocks += [nn.ConvTranspose3d(cin, w, 4, stride=2, padding=1, bias=False),
-                       group_norm(w), nn.ReLU(inplace=True)]
-            cin = w
-        self.decoder = nn.Sequential(*blocks)
-        self.head = nn.Conv3d(cin, 1, 3, padding=1)
+        self.decoder = _upsampling_decoder(widths, nn.ConvTranspose3d)
+        self.head = nn.Conv3d(widths[-1], 1, 3, padding=1)
         self.c0 = widths[0]
         self.resolution = int(resolution)
 
@@ -135,21 +145,11 @@ class VoxelTubes(nn.Module):
                  encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
                  widths: Sequence[int] = (256, 128, 64)) -> None:
         super().__init__()
-        if resolution != 4 * 2 ** len(widths):
-            raise InputError(
-                f"resolution: expected 4 * 2**len(widths) = {4 * 2 ** len(widths)}, "
-                f"got {resolution}"
-            )
+        _check_resolution(resolution, widths)
         self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
         self.fc = nn.Linear(latent_dim, widths[0] * 16)
-        blocks: list[nn.Module] = []
-        cin = widths[0]
-        for w in widths:
-            blocks += [nn.ConvTranspose2d(cin, w, 4, stride=2, padding=1, bias=False),
-                       group_norm(w), nn.ReLU(inplace=True)]
-            cin = w
-        self.decoder = nn.Sequential(*blocks)
-        self.head = nn.Conv2d(cin, resolution, 3, padding=1)
+        self.decoder = _upsampling_decoder(widths, nn.ConvTranspose2d)
+        self.head = nn.Conv2d(widths[-1], resolution, 3, padding=1)
         self.c0 = widths[0]
         self.resolution = int(resolution)
 
