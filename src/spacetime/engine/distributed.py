@@ -92,8 +92,14 @@ def init_distributed(device: str | torch.device = "cpu", backend: str | None = N
 
 
 def cleanup_distributed() -> None:
-    """Leave the process group (no-op when none is initialised)."""
+    """Leave the process group (no-op when none is initialised).
+
+    All ranks first meet at a barrier: a rank that tears gloo down while a peer is still
+    talking to it can abort at exit ("terminate called without an active exception", seen in
+    CI with two CPU processes)."""
     if dist.is_available() and dist.is_initialized():
+        if dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 
