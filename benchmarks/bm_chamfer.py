@@ -144,6 +144,8 @@ def bench(n: int, reps: int) -> None:
     tree = [k for k in names if "brute" not in k]
     brute = [k for k in names if "brute" in k]
     for group in (tree, brute):
+        if not group:
+            continue
         for r in range(reps if group is tree else max(1, min(reps, 5))):
             order = group[r % len(group) :] + group[: r % len(group)]
             for k in order:

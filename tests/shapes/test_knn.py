@@ -207,3 +207,86 @@ def _chamfer_in_child(x, y):
     from spacetime.shapes.metrics import chamfer_and_f1
 
     return chamfer_and_f1(x, y, 0.05).chamfer
+
+
+def _brute_sq(x, y, K):
+    """Reference squared distances in the sum order of the tree: (dx² + dy²) + dz² ...
+    (rows in chunks to bound memory)."""
+    k = min(K, y.shape[1])
+    out = []
+    for s in range(0, x.shape[1], 1000):
+        diff = x[:, s : s + 1000, None, :] - y[:, None, :, :]
+        sq = diff * diff
+        d = sq[..., 0]
+        for c in range(1, x.shape[-1]):
+            d = d + sq[..., c]
+        out.append(d.topk(k, dim=-1, largest=False, sorted=True).values)
+    return torch.cat(out, dim=1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("D", [1, 2, 3, 5])
+@pytest.mark.parametrize("K", [1, 4])
+def test_tree_bit_identical_to_brute_force(dtype, D, K):
+    """Many queries (several thread chunks), ties and duplicate points included."""
+    g = torch.Generator().manual_seed(D * 10 + K)
+    y = torch.randn(1, 2000, D, generator=g).to(dtype)
+    y[:, 1000:1500] = torch.round(y[:, 1000:1500] * 2) / 2  # exact duplicates and ties
+    x = torch.randn(1, 9000, D, generator=g).to(dtype)
+    x[:, :500] = y[:, 1000:1500]  # queries sitting exactly on data points
+    out = knn_points(x, y, K=K)
+    ref = _brute_sq(x, y, K)
+    assert torch.equal(out.dists, ref)
+    got = knn_gather(y, out.idx)  # the indices point at points at exactly those distances
+    assert torch.equal(_brute_sq(x[:, :, None, :].reshape(-1, 1, D), got.reshape(-1, K, D), K)
+                       .reshape(1, -1, K), out.dists)
+    assert all(len(set(r)) == K for r in out.idx[0].tolist())  # K distinct neighbours
+
+
+@pytest.mark.parametrize("pts", ["same", "line", "plane"])
+def test_tree_degenerate_clouds(pts):
+    """All points identical, collinear or coplanar: zero-width splits must stay exact."""
+    g = torch.Generator().manual_seed(1)
+    n = 3000
+    if pts == "same":
+        y = torch.ones(1, n, 3)
+    elif pts == "line":
+        y = torch.zeros(1, n, 3)
+        y[..., 0] = torch.rand(n, generator=g)
+    else:
+        y = torch.rand(1, n, 3, generator=g)
+        y[..., 2] = 0.5
+    x = torch.rand(1, 6000, 3, generator=g)
+    for K in (1, 3):
+        assert torch.equal(knn_points(x, y, K=K).dists, _brute_sq(x, y, K))
+
+
+def test_tree_results_do_not_depend_on_threads():
+    from spacetime.shapes.metrics import chamfer_and_f1
+
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.rand(2, 20_000, 3, generator=g), torch.rand(2, 15_000, 3, generator=g)
+    before = torch.get_num_threads()
+    try:
+        res = []
+        for t in (1, 2, 3):
+            torch.set_num_threads(t)
+            res.append((knn_points(x, y, K=2), chamfer_and_f1(x, y, 0.01)))
+    finally:
+        torch.set_num_threads(before)
+    for r in res[1:]:
+        assert torch.equal(r[0].dists, res[0][0].dists)
+        assert torch.equal(r[1].chamfer, res[0][1].chamfer)
+        assert torch.equal(r[1].f1, res[0][1].f1)
+
+
+def test_both_directions_match_one_direction_calls():
+    """The shared-tree path (both directions, queries in tree order) equals two knn_points."""
+    from spacetime.shapes.metrics.knn import nn_both_ways
+
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(1, 6_000, 3, generator=g), torch.rand(1, 5_000, 3, generator=g)
+    nn, _, _ = nn_both_ways(x, y)
+    assert torch.equal(nn.d_xy, knn_points(x, y).dists[..., 0])
+    assert torch.equal(nn.d_yx, knn_points(y, x).dists[..., 0])
+    assert torch.equal(nn.d_xy, _brute_sq(x, y, 1)[..., 0])

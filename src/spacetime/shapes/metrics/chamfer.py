@@ -29,12 +29,14 @@ __all__ = ["chamfer_distance", "reduce_chamfer"]
 def reduce_chamfer(nn: NNBoth, reduction: str = "mean") -> torch.Tensor:
     """``(N,)`` Chamfer distance from a bidirectional nearest-neighbour pass."""
     check_in(reduction, "reduction", ("mean", "sum"))
-    sx = nn.d_xy.sum(1)  # padded rows hold 0; inf when y is empty
-    sy = nn.d_yx.sum(1)
+    # sums in float64 (padded rows hold 0; inf when the other cloud is empty), so that a float32
+    # result is the correctly rounded value rather than carrying float32 summation error
+    sx = nn.d_xy.sum(1, dtype=torch.float64)
+    sy = nn.d_yx.sum(1, dtype=torch.float64)
     if reduction == "mean":
         sx = sx / nn.x_lengths.clamp(min=1).to(sx.dtype)
         sy = sy / nn.y_lengths.clamp(min=1).to(sy.dtype)
-    return sx + sy
+    return (sx + sy).to(nn.d_xy.dtype)
 
 
 def chamfer_distance(

@@ -1,0 +1,336 @@
+"""Exact K-nearest-neighbour KD-tree compiled with numba: the CPU backend of :mod:`.knn`.
+
+Why our own tree instead of pykdtree or scipy's cKDTree (both were used before and are still
+compared in ``benchmarks/bm_chamfer.py``): Chamfer distance and F1 need one exact nearest
+neighbour per point in *both* directions, which this tree answers with less work:
+
+- a complete binary tree of median splits along the widest cell side (implicit child indices,
+  leaves of at most ``LEAF_SIZE`` points stored contiguously, one split plane per inner node);
+- queries are visited in a spatially coherent order (the query cloud's own tree order, free
+  when both clouds get a tree), and each query starts from the previous query's neighbours, so
+  its first bound is already tight and most far children are pruned at once;
+- the kernels release the GIL and start no thread pool of their own (no OpenMP): the caller
+  splits queries into chunks over plain threads, so both directions overlap on the cores
+  without oversubscription, and forked processes (DataLoader workers) are safe.
+
+Measured on 2 cores, 10k x 10k points (``benchmarks/README.md``): one direction 1.7 ms on one
+thread vs pykdtree's 2.8 ms; Chamfer + F1 about 1.5x faster than pykdtree end to end.
+
+Exactness: squared distances are computed in the points' dtype as ``(d0² + d1²) + d2² ...``
+(the order of the brute-force reference; numba does not contract to FMA without fastmath), and
+a subtree is skipped only when its lower bound (squared distance to a split plane, computed with
+the same monotone operations) is ``>=`` the current K-th distance. The returned distances are
+therefore the exact brute-force minima, bit for bit; ties between equally distant points are
+broken arbitrarily.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["LEAF_SIZE", "KDTree"]
+
+LEAF_SIZE = 12  # measured on 10k-point surfaces: 8 → 1.83 ms, 12 → 1.71, 16 → 1.70, 32 → 1.82
+
+
+@njit(nogil=True, cache=True)
+def _select(tp, perm, lo, hi, k, dim):  # pragma: no cover - compiled
+    """Hoare quickselect of rows ``lo..hi-1`` of ``tp`` (and ``perm``) by column ``dim``: row
+    ``k`` gets the k-th smallest value, rows before it are ``<=`` it, rows after it ``>=``."""
+    d = tp.shape[1]
+    left = lo
+    right = hi - 1
+    while right > left:
+        pivot = tp[(left + right) >> 1, dim]
+        i = left
+        j = right
+        while i <= j:
+            while tp[i, dim] < pivot:
+                i += 1
+            while tp[j, dim] > pivot:
+                j -= 1
+            if i <= j:
+                for c in range(d):
+                    t = tp[i, c]
+                    tp[i, c] = tp[j, c]
+                    tp[j, c] = t
+                t2 = perm[i]
+                perm[i] = perm[j]
+                perm[j] = t2
+                i += 1
+                j -= 1
+        if k <= j:
+            right = j
+        elif k >= i:
+            left = i
+        else:
+            break
+
+
+@njit(nogil=True, cache=True)
+def _build(pts, leaf_size):  # pragma: no cover - compiled
+    """Tree on ``(P, D)`` points: ``(tree_points, perm, start, end, split_dim, split_val, depth)``.
+
+    Nodes are numbered breadth-first (children of ``i``: ``2i+1``, ``2i+2``); the nodes at
+    ``depth`` are the leaves; node ``i`` owns ``tree_points[start[i]:end[i]]`` and, if inner,
+    its left child holds values ``<= split_val[i]`` along ``split_dim[i]``, its right child
+    values ``>=``.
+    """
+    n, d = pts.shape
+    tp = pts.copy()
+    perm = np.arange(n)
+    depth = 0
+    while ((n + (1 << depth) - 1) >> depth) > leaf_size:
+        depth += 1
+    n_nodes = (1 << (depth + 1)) - 1
+    n_inner = (1 << depth) - 1
+    start = np.empty(n_nodes, np.int64)
+    end = np.empty(n_nodes, np.int64)
+    split_dim = np.zeros(max(n_inner, 1), np.int64)
+    split_val = np.zeros(max(n_inner, 1), tp.dtype)
+    # cell boxes (bounded by split planes) choose the split dimension: the widest side
+    clo = np.zeros((max(n_inner, 1), d), tp.dtype)
+    chi = np.zeros((max(n_inner, 1), d), tp.dtype)
+    start[0] = 0
+    end[0] = n
+    if n_inner > 0:
+        for c in range(d):
+            a = tp[0, c]
+            b = tp[0, c]
+            for i in range(1, n):
+                v = tp[i, c]
+                if v < a:
+                    a = v
+                if v > b:
+                    b = v
+            clo[0, c] = a
+            chi[0, c] = b
+    for node in range(n_inner):
+        s = start[node]
+        e = end[node]
+        dim = 0
+        widest = chi[node, 0] - clo[node, 0]
+        for c in range(1, d):
+            w = chi[node, c] - clo[node, c]
+            if w > widest:
+                widest = w
+                dim = c
+        m = (s + e) >> 1
+        if e - s > 1:
+            _select(tp, perm, s, e, m, dim)
+        split = tp[m, dim] if m < e else clo[node, dim]
+        split_dim[node] = dim
+        split_val[node] = split
+        left = 2 * node + 1
+        right = left + 1
+        start[left] = s
+        end[left] = m
+        start[right] = m
+        end[right] = e
+        if right < n_inner:
+            for c in range(d):
+                clo[left, c] = clo[node, c]
+                chi[left, c] = chi[node, c]
+                clo[right, c] = clo[node, c]
+                chi[right, c] = chi[node, c]
+            chi[left, dim] = split
+            clo[right, dim] = split
+    return tp, perm, start, end, split_dim, split_val, depth
+
+
+@njit(nogil=True, cache=True)
+def _query(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0, q1, k, out_d,
+           out_i):  # pragma: no cover - compiled
+    """Exact ``k``-NN of ``queries[q0:q1]``, visited in that order; row ``t`` writes ascending
+    squared distances and original data indices (``perm`` of the tree positions) into
+    ``out_d[order[t]]`` / ``out_i[order[t]]`` (inf / -1 where absent)."""
+    d = tp.shape[1]
+    n_inner = (1 << depth) - 1
+    zero = queries[q0, 0] - queries[q0, 0]  # 0 in the points' dtype (queries are finite)
+    stack_node = np.empty(depth + 2, np.int64)
+    stack_lb = np.empty(depth + 2, tp.dtype)
+    bd = np.empty(k, tp.dtype)
+    bi = np.full(k, -1, np.int64)
+    prev = np.full(k, -1, np.int64)
+    for t in range(q0, q1):
+        q = queries[t]
+        for j in range(k):
+            prev[j] = bi[j]
+            bd[j] = np.inf
+            bi[j] = -1
+        # warm start: the previous (spatially close) query's neighbours are candidates
+        if prev[0] >= 0:
+            for j in range(k):
+                cand = prev[j]
+                if cand < 0:
+                    break
+                diff = q[0] - tp[cand, 0]
+                dist = diff * diff
+                for c in range(1, d):
+                    diff = q[c] - tp[cand, c]
+                    dist = dist + diff * diff
+                if dist < bd[k - 1]:
+                    p = k - 1
+                    while p > 0 and bd[p - 1] > dist:
+                        bd[p] = bd[p - 1]
+                        bi[p] = bi[p - 1]
+                        p -= 1
+                    bd[p] = dist
+                    bi[p] = cand
+        worst = bd[k - 1]
+        sp = 0
+        node = 0
+        lb = zero
+        while True:
+            if lb < worst:
+                # descend to the query's leaf, stacking the far children that may still matter
+                while node < n_inner:
+                    diff = q[split_dim[node]] - split_val[node]
+                    far_lb = diff * diff
+                    if far_lb < lb:
+                        far_lb = lb
+                    if diff < zero:
+                        near = 2 * node + 1
+                        far = near + 1
+                    else:
+                        far = 2 * node + 1
+                        near = far + 1
+                    if far_lb < worst:
+                        stack_node[sp] = far
+                        stack_lb[sp] = far_lb
+                        sp += 1
+                    node = near
+                for j in range(start[node], end[node]):
+                    diff = q[0] - tp[j, 0]
+                    dist = diff * diff
+                    for c in range(1, d):
+                        diff = q[c] - tp[j, c]
+                        dist = dist + diff * diff
+                    if dist < worst:
+                        if k == 1:
+                            bd[0] = dist
+                            bi[0] = j
+                        else:
+                            dup = False
+                            for r in range(k):
+                                if bi[r] == j:
+                                    dup = True
+                                    break
+                            if dup:
+                                continue
+                            p = k - 1
+                            while p > 0 and bd[p - 1] > dist:
+                                bd[p] = bd[p - 1]
+                                bi[p] = bi[p - 1]
+                                p -= 1
+                            bd[p] = dist
+                            bi[p] = j
+                        worst = bd[k - 1]
+            if sp == 0:
+                break
+            sp -= 1
+            node = stack_node[sp]
+            lb = stack_lb[sp]
+        row = order[t]
+        for j in range(k):
+            out_d[row, j] = bd[j]
+            out_i[row, j] = perm[bi[j]] if bi[j] >= 0 else -1
+
+
+@njit(nogil=True, cache=True)
+def _query1(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0, q1, out_d,
+            out_i):  # pragma: no cover - compiled
+    """:func:`_query` for ``k = 1`` with a scalar best candidate (measured 15 % faster)."""
+    d = tp.shape[1]
+    n_inner = (1 << depth) - 1
+    zero = queries[q0, 0] - queries[q0, 0]
+    stack_node = np.empty(depth + 2, np.int64)
+    stack_lb = np.empty(depth + 2, tp.dtype)
+    best = -1
+    for t in range(q0, q1):
+        q = queries[t]
+        worst = np.inf
+        if best >= 0:  # warm start: the previous (spatially close) query's neighbour
+            diff = q[0] - tp[best, 0]
+            worst = diff * diff
+            for c in range(1, d):
+                diff = q[c] - tp[best, c]
+                worst = worst + diff * diff
+        sp = 0
+        node = 0
+        lb = zero
+        while True:
+            if lb < worst:
+                while node < n_inner:
+                    diff = q[split_dim[node]] - split_val[node]
+                    far_lb = diff * diff
+                    if far_lb < lb:
+                        far_lb = lb
+                    if diff < zero:
+                        near = 2 * node + 1
+                        far = near + 1
+                    else:
+                        far = 2 * node + 1
+                        near = far + 1
+                    if far_lb < worst:
+                        stack_node[sp] = far
+                        stack_lb[sp] = far_lb
+                        sp += 1
+                    node = near
+                for j in range(start[node], end[node]):
+                    diff = q[0] - tp[j, 0]
+                    dist = diff * diff
+                    for c in range(1, d):
+                        diff = q[c] - tp[j, c]
+                        dist = dist + diff * diff
+                    if dist < worst:
+                        worst = dist
+                        best = j
+            if sp == 0:
+                break
+            sp -= 1
+            node = stack_node[sp]
+            lb = stack_lb[sp]
+        row = order[t]
+        out_d[row, 0] = worst
+        out_i[row, 0] = perm[best] if best >= 0 else -1
+
+
+class KDTree:
+    """The tree over ``(P, D)`` float32/float64 points (C-contiguous); building and querying
+    release the GIL.
+
+    Attributes:
+        points: ``(P, D)`` the points in tree order, ``points == pts[perm]`` (a spatially
+            coherent order: use it as the query order of this cloud).
+        perm: ``(P,)`` int64 original index of each tree position.
+    """
+
+    def __init__(self, pts: np.ndarray, leaf_size: int = LEAF_SIZE):
+        (self.points, self.perm, self._start, self._end, self._split_dim, self._split_val,
+         self._depth) = _build(pts, leaf_size)
+
+    def query(
+        self,
+        queries: np.ndarray,
+        order: np.ndarray,
+        k: int,
+        out_d: np.ndarray,
+        out_i: np.ndarray,
+        q0: int = 0,
+        q1: int | None = None,
+    ) -> None:
+        """Exact ``k`` nearest neighbours of ``queries[q0:q1]`` (visited in that order; same
+        dtype as the tree's points): query row ``t`` fills row ``order[t]`` of ``out_d``
+        (ascending squared distances, the points' dtype) and ``out_i`` (int64 indices into the
+        cloud the tree was built on), both ``(M, k)``; inf / -1 where there is no neighbour."""
+        q1 = queries.shape[0] if q1 is None else q1
+        if q1 <= q0:
+            return
+        args = (self.points, self.perm, self._start, self._end, self._split_dim,
+                self._split_val, self._depth, queries, order, q0, q1)
+        if k == 1:
+            _query1(*args, out_d, out_i)
+        else:
+            _query(*args, k, out_d, out_i)
