@@ -290,3 +290,35 @@ def test_both_directions_match_one_direction_calls():
     assert torch.equal(nn.d_xy, knn_points(x, y).dists[..., 0])
     assert torch.equal(nn.d_yx, knn_points(y, x).dists[..., 0])
     assert torch.equal(nn.d_xy, _brute_sq(x, y, 1)[..., 0])
+
+
+def test_morton_order_matches_stable_argsort_of_codes():
+    import numpy as np
+
+    pts = np.random.default_rng(1).random((5000, 4))  # 4-D: the first three coordinates count
+    pts[:100] = pts[100:200]  # duplicates: stable order
+    q = ((pts[:, :3] - pts[:, :3].min(0)) * (1023 / np.ptp(pts[:, :3], 0).max())).astype(np.uint32)
+
+    def spread(v):
+        v = (v | (v << 16)) & 0x030000FF
+        v = (v | (v << 8)) & 0x0300F00F
+        v = (v | (v << 4)) & 0x030C30C3
+        return (v | (v << 2)) & 0x09249249
+
+    code = spread(q[:, 0]) | (spread(q[:, 1]) << 1) | (spread(q[:, 2]) << 2)
+    assert np.array_equal(morton_order(pts), np.argsort(code, kind="stable"))
+    assert np.array_equal(morton_order(np.zeros((7, 3))), np.arange(7))  # zero extent
+    with pytest.raises(InputError, match="bits"):
+        morton_order(pts, bits=11)
+
+
+def test_batch_of_small_clouds_matches_brute_force():
+    """Many batch elements (trees built in parallel across elements), ragged lengths."""
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.rand(24, 700, 3, generator=g), torch.rand(24, 600, 3, generator=g)
+    lx = torch.randint(0, 701, (24,), generator=g)
+    ly = torch.randint(0, 601, (24,), generator=g)
+    for K in (1, 3):
+        tree = knn_points(x, y, lx, ly, K=K, backend="tree")
+        brute = knn_points(x, y, lx, ly, K=K, backend="brute")
+        assert torch.equal(tree.dists, brute.dists)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["LEAF_SIZE", "KDTree"]
+__all__ = ["LEAF_SIZE", "KDTree", "morton_perm"]
 
 LEAF_SIZE = 12  # measured on 10k-point surfaces: 8 → 1.83 ms, 12 → 1.71, 16 → 1.70, 32 → 1.82
 
@@ -295,6 +295,60 @@ def _query1(tp, perm, start, end, split_dim, split_val, depth, queries, order, q
         row = order[t]
         out_d[row, 0] = worst
         out_i[row, 0] = perm[best] if best >= 0 else -1
+
+
+@njit(nogil=True, cache=True)
+def _spread10(v):  # pragma: no cover - compiled
+    """Interleave the low 10 bits of ``v`` with two zero bits each (Morton encoding)."""
+    v = (v | (v << 16)) & 0x030000FF
+    v = (v | (v << 8)) & 0x0300F00F
+    v = (v | (v << 4)) & 0x030C30C3
+    return (v | (v << 2)) & 0x09249249
+
+
+@njit(nogil=True, cache=True)
+def morton_perm(pts, bits):  # pragma: no cover - compiled
+    """Stable permutation sorting ``(P, >=3)`` points along a Morton (Z-order) curve of
+    ``2**bits`` cells (``bits <= 10``) per axis, by an LSD radix sort (linear time)."""
+    n = pts.shape[0]
+    lo = np.empty(3, np.float64)
+    hi = np.empty(3, np.float64)
+    for c in range(3):
+        lo[c] = pts[0, c]
+        hi[c] = pts[0, c]
+    for i in range(n):
+        for c in range(3):
+            v = np.float64(pts[i, c])
+            if v < lo[c]:
+                lo[c] = v
+            if v > hi[c]:
+                hi[c] = v
+    ext = max(hi[0] - lo[0], max(hi[1] - lo[1], hi[2] - lo[2]))
+    top = (1 << bits) - 1
+    scale = top / ext if ext > 0 else 0.0
+    codes = np.empty(n, np.uint32)
+    for i in range(n):
+        code = np.uint32(0)
+        for c in range(3):
+            q = int((np.float64(pts[i, c]) - lo[c]) * scale)
+            q = min(max(q, 0), top)
+            code |= np.uint32(_spread10(np.uint32(q)) << c)
+        codes[i] = code
+    perm = np.arange(n)
+    tmp = np.empty(n, np.int64)
+    count = np.empty(1025, np.int64)
+    for shift in range(0, 3 * bits, 10):
+        count[:] = 0
+        for i in range(n):
+            count[((codes[perm[i]] >> shift) & 1023) + 1] += 1
+        for j in range(1024):
+            count[j + 1] += count[j]
+        for i in range(n):
+            key = (codes[perm[i]] >> shift) & 1023
+            tmp[count[key]] = perm[i]
+            count[key] += 1
+        perm, tmp = tmp, perm
+    return perm
 
 
 class KDTree:

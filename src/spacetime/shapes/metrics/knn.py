@@ -48,7 +48,7 @@ from spacetime.errors import InputError
 __all__ = ["KNN", "knn_points", "knn_gather", "morton_order"]
 
 _BRUTE_CHUNK = {"cuda": 2**24, "cpu": 2**22}  # max query×data distances held at once (brute)
-_SORT_MIN = 32768  # Morton-sort one-way query clouds at least this large (measured: no gain below)
+_SORT_MIN = 4096  # Morton-sort one-way query clouds from this size (1M one-way: 428 → 305 ms)
 _CHUNK_MIN = 4096  # queries per thread task at least (smaller jobs run in the calling thread)
 _POOL: Any = None
 
@@ -170,25 +170,22 @@ def _check_valid_finite(pts: torch.Tensor, lengths: torch.Tensor, name: str) -> 
 def morton_order(points: np.ndarray, bits: int = 10) -> np.ndarray:
     """Permutation that sorts ``(P, 3)`` points along a Morton (Z-order) curve.
 
-    Coordinates are quantised to ``2**bits`` cells along the longest bounding-box edge; points
-    with other dimensions than 3 use their first three coordinates (or are returned unsorted).
+    Coordinates are quantised to ``2**bits`` cells (``1 <= bits <= 10``) along the longest
+    bounding-box edge; points with more than 3 dimensions use their first three coordinates,
+    points with fewer are returned unsorted. Stable (ties keep their input order); a linear-time
+    radix sort (numba), e.g. 1M points in about 20 ms instead of 90 ms for ``np.argsort``.
     """
+    bits = check_int(bits, "bits", min_value=1)
+    if bits > 10:
+        raise InputError(f"bits: expected an int in [1, 10], got {bits}")
     if points.ndim != 2 or points.shape[0] == 0 or points.shape[1] < 3:
         return np.arange(points.shape[0])
-    p = points[:, :3]
-    lo = p.min(0)
-    ext = float((p.max(0) - lo).max())
-    scale = (2**bits - 1) / ext if ext > 0 else 0.0
-    q = ((p - lo) * scale).astype(np.uint32)
+    from spacetime.shapes.metrics._kdtree import morton_perm
 
-    def spread(v: np.ndarray) -> np.ndarray:
-        v = (v | (v << 16)) & 0x030000FF
-        v = (v | (v << 8)) & 0x0300F00F
-        v = (v | (v << 4)) & 0x030C30C3
-        return (v | (v << 2)) & 0x09249249
-
-    code = spread(q[:, 0]) | (spread(q[:, 1]) << 1) | (spread(q[:, 2]) << 2)
-    return np.argsort(code)
+    pts = np.asarray(points)
+    if pts.dtype not in (np.float32, np.float64):
+        pts = pts.astype(np.float64)
+    return morton_perm(np.ascontiguousarray(pts[:, :3]), bits)
 
 
 def _np_points(x: torch.Tensor) -> np.ndarray:
@@ -223,12 +220,25 @@ def _run_jobs(jobs: list[_Job], threads: int) -> None:
     _parallel(tasks, threads)
 
 
-def _build_trees(clouds: list[np.ndarray], threads: int) -> list[Any]:
-    """KD-trees of the clouds, built concurrently when there are threads and points enough."""
+def _tree(pts: np.ndarray) -> Any:
     from spacetime.shapes.metrics._kdtree import KDTree
 
+    return KDTree(pts)
+
+
+def _order(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A query cloud without a tree: ``(points in visiting order, original row of each)``,
+    Morton order from ``_SORT_MIN`` points on (consecutive queries then share neighbours)."""
+    if pts.shape[0] < _SORT_MIN:
+        return pts, np.arange(pts.shape[0])
+    order = morton_order(pts)
+    return np.ascontiguousarray(pts[order]), order
+
+
+def _build_all(tasks: list[Any], clouds: list[np.ndarray], threads: int) -> list[Any]:
+    """Run the build tasks, in parallel when there are points enough to pay for threads."""
     big = sum(c.shape[0] for c in clouds) >= 2 * _CHUNK_MIN
-    return _parallel([partial(KDTree, c) for c in clouds], threads if big else 1)
+    return _parallel(tasks, threads if big else 1)
 
 
 class _Found(NamedTuple):
@@ -264,26 +274,32 @@ def _tree_pairs(
     outx = alloc(x.shape[1], kx, lxs)
     outy = alloc(y.shape[1], ky, lys) if ky is not None else None
     threads = _threads()
+    live = [b for b in range(n) if lxs[b] and lys[b]]
+    # every tree (and Morton order) of the batch in one parallel pass, then every query chunk
+    clouds: list[np.ndarray] = []
+    for b in live:
+        px, py = _np_points(x[b, : lxs[b]]), _np_points(y[b, : lys[b]])
+        clouds += [px, py] if outy is not None else [py, px]
+    if outy is not None:
+        built = _build_all([partial(_tree, c) for c in clouds], clouds, threads)
+    else:
+        built = _build_all(
+            [partial(_tree if i % 2 == 0 else _order, c) for i, c in enumerate(clouds)],
+            clouds,
+            threads,
+        )
     jobs: list[_Job] = []
-    for b in range(n):
+    for j, b in enumerate(live):
         nx, ny = lxs[b], lys[b]
-        if nx == 0 or ny == 0:
-            continue
-        px, py = _np_points(x[b, :nx]), _np_points(y[b, :ny])
         vx = (outx[1][b].numpy(), outx[0][b].numpy())
         if outy is not None and ky is not None:
-            tx, ty = _build_trees([px, py], threads)
+            tx, ty = built[2 * j], built[2 * j + 1]
             vy = (outy[1][b].numpy(), outy[0][b].numpy())
             jobs.append(_Job(ty, tx.points, tx.perm, min(kx, ny), *vx))
             jobs.append(_Job(tx, ty.points, ty.perm, min(ky, nx), *vy))
         else:
-            (ty,) = _build_trees([py], threads)
-            order = morton_order(px) if nx >= _SORT_MIN else np.arange(nx)
-            qx = px if nx < _SORT_MIN else np.ascontiguousarray(px[order])
+            ty, (qx, order) = built[2 * j], built[2 * j + 1]
             jobs.append(_Job(ty, qx, order, min(kx, ny), *vx))
-        if sum(j.queries.shape[0] for j in jobs) >= 4 * _CHUNK_MIN * threads:
-            _run_jobs(jobs, threads)  # keep the working set bounded for large batches
-            jobs = []
     if jobs:
         _run_jobs(jobs, threads)
     dev = x.device
