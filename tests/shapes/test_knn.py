@@ -322,3 +322,19 @@ def test_batch_of_small_clouds_matches_brute_force():
         tree = knn_points(x, y, lx, ly, K=K, backend="tree")
         brute = knn_points(x, y, lx, ly, K=K, backend="brute")
         assert torch.equal(tree.dists, brute.dists)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_big_tree_built_by_halves_is_exact(threads):
+    """One data cloud of 10k+ points: its tree's halves are built on two threads."""
+    g = torch.Generator().manual_seed(6)
+    y = torch.rand(1, 12_000, 3, generator=g)
+    y[:, :3000] = torch.round(y[:, :3000] * 8) / 8  # ties across the root split
+    x = torch.rand(1, 2_000, 3, generator=g)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        out = knn_points(x, y, K=2)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(out.dists, _brute_sq(x, y, 2))

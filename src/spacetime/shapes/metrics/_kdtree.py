@@ -26,6 +26,10 @@ broken arbitrarily.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
 import numpy as np
 from numba import njit
 
@@ -69,13 +73,14 @@ def _select(tp, perm, lo, hi, k, dim):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def _build(pts, leaf_size):  # pragma: no cover - compiled
-    """Tree on ``(P, D)`` points: ``(tree_points, perm, start, end, split_dim, split_val, depth)``.
+def _build_init(pts, leaf_size):  # pragma: no cover - compiled
+    """Arrays of the tree on ``(P, D)`` points, with only the root set up:
+    ``(tree_points, perm, start, end, split_dim, split_val, cell_lo, cell_hi, depth)``.
 
     Nodes are numbered breadth-first (children of ``i``: ``2i+1``, ``2i+2``); the nodes at
     ``depth`` are the leaves; node ``i`` owns ``tree_points[start[i]:end[i]]`` and, if inner,
     its left child holds values ``<= split_val[i]`` along ``split_dim[i]``, its right child
-    values ``>=``.
+    values ``>=``. Cell boxes (bounded by split planes) choose each split dimension.
     """
     n, d = pts.shape
     tp = pts.copy()
@@ -89,7 +94,6 @@ def _build(pts, leaf_size):  # pragma: no cover - compiled
     end = np.empty(n_nodes, np.int64)
     split_dim = np.zeros(max(n_inner, 1), np.int64)
     split_val = np.zeros(max(n_inner, 1), tp.dtype)
-    # cell boxes (bounded by split planes) choose the split dimension: the widest side
     clo = np.zeros((max(n_inner, 1), d), tp.dtype)
     chi = np.zeros((max(n_inner, 1), d), tp.dtype)
     start[0] = 0
@@ -106,37 +110,54 @@ def _build(pts, leaf_size):  # pragma: no cover - compiled
                     b = v
             clo[0, c] = a
             chi[0, c] = b
-    for node in range(n_inner):
-        s = start[node]
-        e = end[node]
-        dim = 0
-        widest = chi[node, 0] - clo[node, 0]
-        for c in range(1, d):
-            w = chi[node, c] - clo[node, c]
-            if w > widest:
-                widest = w
-                dim = c
-        m = (s + e) >> 1
-        if e - s > 1:
-            _select(tp, perm, s, e, m, dim)
-        split = tp[m, dim] if m < e else clo[node, dim]
-        split_dim[node] = dim
-        split_val[node] = split
-        left = 2 * node + 1
-        right = left + 1
-        start[left] = s
-        end[left] = m
-        start[right] = m
-        end[right] = e
-        if right < n_inner:
-            for c in range(d):
-                clo[left, c] = clo[node, c]
-                chi[left, c] = chi[node, c]
-                clo[right, c] = clo[node, c]
-                chi[right, c] = chi[node, c]
-            chi[left, dim] = split
-            clo[right, dim] = split
-    return tp, perm, start, end, split_dim, split_val, depth
+    return tp, perm, start, end, split_dim, split_val, clo, chi, depth
+
+
+@njit(nogil=True, cache=True)
+def _build_subtree(
+    tp, perm, start, end, split_dim, split_val, clo, chi, depth, root, levels
+):  # pragma: no cover - compiled
+    """Split the inner nodes of ``levels`` levels of the subtree under ``root`` (whose own
+    range and cell are set), level by level; disjoint subtrees may be built concurrently."""
+    d = tp.shape[1]
+    n_inner = (1 << depth) - 1
+    first = root
+    width = 1
+    for _ in range(levels):
+        if first >= n_inner:
+            break
+        for node in range(first, first + width):
+            s = start[node]
+            e = end[node]
+            dim = 0
+            widest = chi[node, 0] - clo[node, 0]
+            for c in range(1, d):
+                w = chi[node, c] - clo[node, c]
+                if w > widest:
+                    widest = w
+                    dim = c
+            m = (s + e) >> 1
+            if e - s > 1:
+                _select(tp, perm, s, e, m, dim)
+            split = tp[m, dim] if m < e else clo[node, dim]
+            split_dim[node] = dim
+            split_val[node] = split
+            left = 2 * node + 1
+            right = left + 1
+            start[left] = s
+            end[left] = m
+            start[right] = m
+            end[right] = e
+            if right < n_inner:
+                for c in range(d):
+                    clo[left, c] = clo[node, c]
+                    chi[left, c] = chi[node, c]
+                    clo[right, c] = clo[node, c]
+                    chi[right, c] = chi[node, c]
+                chi[left, dim] = split
+                clo[right, dim] = split
+        first = 2 * first + 1
+        width *= 2
 
 
 @njit(nogil=True, cache=True)
@@ -336,18 +357,22 @@ def morton_perm(pts, bits):  # pragma: no cover - compiled
         codes[i] = code
     perm = np.arange(n)
     tmp = np.empty(n, np.int64)
+    tmp_codes = np.empty(n, np.uint32)
     count = np.empty(1025, np.int64)
-    for shift in range(0, 3 * bits, 10):
+    for shift in range(0, 3 * bits, 10):  # codes travel with the indices: sequential reads
         count[:] = 0
         for i in range(n):
-            count[((codes[perm[i]] >> shift) & 1023) + 1] += 1
+            count[((codes[i] >> shift) & 1023) + 1] += 1
         for j in range(1024):
             count[j + 1] += count[j]
         for i in range(n):
-            key = (codes[perm[i]] >> shift) & 1023
-            tmp[count[key]] = perm[i]
-            count[key] += 1
+            key = (codes[i] >> shift) & 1023
+            dst = count[key]
+            tmp[dst] = perm[i]
+            tmp_codes[dst] = codes[i]
+            count[key] = dst + 1
         perm, tmp = tmp, perm
+        codes, tmp_codes = tmp_codes, codes
     return perm
 
 
@@ -361,9 +386,23 @@ class KDTree:
         perm: ``(P,)`` int64 original index of each tree position.
     """
 
-    def __init__(self, pts: np.ndarray, leaf_size: int = LEAF_SIZE):
-        (self.points, self.perm, self._start, self._end, self._split_dim, self._split_val,
-         self._depth) = _build(pts, leaf_size)
+    def __init__(
+        self,
+        pts: np.ndarray,
+        leaf_size: int = LEAF_SIZE,
+        parallel: Callable[[list[Callable[[], Any]]], Any] | None = None,
+    ):
+        """``parallel``: optional runner of a list of callables on several threads (e.g. 2): the
+        root is split first, then the two halves are built by concurrent tasks."""
+        arrays = _build_init(pts, leaf_size)
+        tp, perm, start, end, split_dim, split_val, clo, chi, depth = arrays
+        if parallel is None or depth < 2:
+            _build_subtree(*arrays, 0, depth)
+        else:
+            _build_subtree(*arrays, 0, 1)
+            parallel([partial(_build_subtree, *arrays, r, depth - 1) for r in (1, 2)])
+        self.points, self.perm, self._start, self._end = tp, perm, start, end
+        self._split_dim, self._split_val, self._depth = split_dim, split_val, depth
 
     def query(
         self,

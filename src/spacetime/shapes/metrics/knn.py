@@ -220,10 +220,10 @@ def _run_jobs(jobs: list[_Job], threads: int) -> None:
     _parallel(tasks, threads)
 
 
-def _tree(pts: np.ndarray) -> Any:
+def _tree(pts: np.ndarray, parallel: Any = None) -> Any:
     from spacetime.shapes.metrics._kdtree import KDTree
 
-    return KDTree(pts)
+    return KDTree(pts, parallel=parallel)
 
 
 def _order(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,6 +282,9 @@ def _tree_pairs(
         clouds += [px, py] if outy is not None else [py, px]
     if outy is not None:
         built = _build_all([partial(_tree, c) for c in clouds], clouds, threads)
+    elif len(live) == 1 and threads > 1 and clouds[0].shape[0] >= 2 * _CHUNK_MIN:
+        # one tree to build: split its two halves over the threads instead
+        built = [_tree(clouds[0], partial(_parallel, threads=threads)), _order(clouds[1])]
     else:
         built = _build_all(
             [partial(_tree if i % 2 == 0 else _order, c) for i, c in enumerate(clouds)],
