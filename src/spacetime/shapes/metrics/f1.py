@@ -74,30 +74,31 @@ def _thresholds(threshold: float | Sequence[float]) -> tuple[list[float], bool]:
 def _fraction_within(
     d2: torch.Tensor, n_self: torch.Tensor, n_other: torch.Tensor, ts: list[float]
 ) -> torch.Tensor:
-    """``(N, T)`` share of valid rows with ``sqrt(d2) < t``; rows beyond ``n_self`` are padding."""
+    """``(N, T)`` float64 share of valid rows with ``sqrt(d2) < t`` (compared in ``d2``'s dtype);
+    rows beyond ``n_self`` are padding."""
     d2 = d2.detach()
     if d2.device.type == "cpu" and d2.dtype in (torch.float32, torch.float64):
         # CPU fast path: per cloud, numpy sqrt + counts (a handful of small torch ops cost more
         # than the counting itself at 10k points)
         arr = d2.numpy()
         ns, nos = n_self.tolist(), n_other.tolist()
-        out = np.empty((d2.shape[0], len(ts)), dtype=arr.dtype)
+        out = np.empty((d2.shape[0], len(ts)), dtype=np.float64)
         for b in range(d2.shape[0]):
             if ns[b] == 0:
                 out[b] = 1.0 if nos[b] == 0 else 0.0
                 continue
-            # numpy's sqrt is correctly rounded like torch's; the division is done in the
-            # distances' dtype, as the tensor path below does
+            # numpy's sqrt is correctly rounded like torch's; the comparison is done in the
+            # distances' dtype, the division in float64, as the tensor path below does
             dist = np.sqrt(arr[b, : ns[b]])
             dt = dist.dtype.type
             for j, t in enumerate(ts):
-                out[b, j] = dt(np.count_nonzero(dist < dt(t))) / dt(ns[b])
+                out[b, j] = np.count_nonzero(dist < dt(t)) / ns[b]
         return torch.from_numpy(out)
     dist = d2.sqrt()  # padded rows: 0, but masked below
     rows = torch.arange(d2.shape[1], device=d2.device)[None, :] < n_self[:, None]
     t = torch.tensor(ts, dtype=dist.dtype, device=dist.device)
     hit = (dist[:, :, None] < t) & rows[:, :, None]  # (N, P, T)
-    frac = hit.sum(1).to(dist.dtype) / n_self.clamp(min=1).to(dist.dtype)[:, None]
+    frac = hit.sum(1).to(torch.float64) / n_self.clamp(min=1).to(torch.float64)[:, None]
     both_empty = ((n_self == 0) & (n_other == 0))[:, None]
     return torch.where(both_empty, torch.ones_like(frac), frac)
 
@@ -105,12 +106,15 @@ def _fraction_within(
 def f1_from_nn(nn: NNBoth, threshold: float | Sequence[float]) -> F1Score:
     """F-scores from a bidirectional nearest-neighbour pass (``x`` = prediction, ``y`` = GT)."""
     ts, scalar = _thresholds(threshold)
+    # fractions and F1 in float64, returned in the distances' dtype (correctly rounded)
     p = _fraction_within(nn.d_xy, nn.x_lengths, nn.y_lengths, ts)
     r = _fraction_within(nn.d_yx, nn.y_lengths, nn.x_lengths, ts)
     s = p + r
     f1 = torch.where(
         s > 0, 2 * p * r / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s)
     )
+    dt = nn.d_xy.dtype if nn.d_xy.is_floating_point() else torch.float32
+    p, r, f1 = p.to(dt), r.to(dt), f1.to(dt)
     if scalar:
         return F1Score(p[:, 0], r[:, 0], f1[:, 0])
     return F1Score(p, r, f1)
