@@ -338,3 +338,19 @@ def test_one_big_tree_built_by_halves_is_exact(threads):
     finally:
         torch.set_num_threads(before)
     assert torch.equal(out.dists, _brute_sq(x, y, 2))
+
+
+def test_concurrent_calls_from_user_threads():
+    """Several Python threads sharing the kNN thread pool get their own, exact answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spacetime.shapes.metrics import chamfer_and_f1
+
+    g = torch.Generator().manual_seed(7)
+    pairs = [(torch.rand(1, 9000, 3, generator=g), torch.rand(1, 8000, 3, generator=g))
+             for _ in range(6)]
+    expected = [chamfer_and_f1(x, y, 0.02) for x, y in pairs]
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda p: chamfer_and_f1(p[0], p[1], 0.02), pairs))
+    for e, r in zip(expected, got):
+        assert torch.equal(e.chamfer, r.chamfer) and torch.equal(e.f1, r.f1)

@@ -64,6 +64,8 @@ def _pool(workers: int):
     if _POOL is None or _POOL[0] != key:
         from concurrent.futures import ThreadPoolExecutor
 
+        if _POOL is not None and _POOL[0][0] == os.getpid():
+            _POOL[1].shutdown(wait=False)  # the thread count changed: let its threads end
         _POOL = (key, ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spacetime-knn"))
     return _POOL[1]
 
