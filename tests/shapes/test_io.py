@@ -445,3 +445,43 @@ def test_off_with_keyword_glued_to_counts(tmp_path):
     p.write_text("OFF4 2 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 2 3\n")
     out = read_off(p)
     assert tuple(out["verts"].shape) == (4, 3) and out["faces"].tolist() == [[0, 1, 2], [0, 2, 3]]
+
+
+def test_stl_vertex_merge_matches_sorting_reference():
+    """The hash-table merge equals np.unique on the rows' bytes, in first-occurrence order."""
+    import numpy as np
+
+    from spacetime.shapes.io._dedupe import unique_rows_first
+
+    rng = np.random.default_rng(0)
+    pool = rng.random((500, 3)).astype(np.float32)
+    pool[0] = [0.0, 0.0, 0.0]
+    pool[1] = [-0.0, 0.0, 0.0]  # different bits: kept apart, as bytewise comparison does
+    rows = np.ascontiguousarray(pool[rng.integers(0, 500, 30_000)])
+    first, inverse = unique_rows_first(rows.view(np.uint32))
+    void = rows.view(np.dtype((np.void, 12))).reshape(-1)
+    _, ref_first = np.unique(void, return_index=True)
+    assert np.array_equal(first, np.sort(ref_first))  # first occurrences, in order
+    assert np.array_equal(rows[first][inverse], rows)
+    assert len(set(map(bytes, void[first]))) == len(first)  # all distinct
+
+
+def test_off_bulk_and_per_line_parsers_agree(tmp_path):
+    """Uniform triangle files take the bulk path; anything else the per-line path, same result."""
+    from spacetime.shapes.io.off import read_off
+
+    tri = "OFF\n4 2 0\n0 0 0\n1 0 0\n0\t1 0\n0 0 1\n3 0 1 2\n3 0 2 3\n"
+    quad = "OFF\n4 1 0\n0 0 0\n1 0 0\n1 1 0\n0 1 0\n4 0 1 2 3\n"
+    color = "COFF\n3 1 0\n0 0 0 255 0 0 255\n1 0 0 0 255 0 255\n0 1 0 0 0 255 255\n3 0 1 2\n"
+    for name, text, nf in (("tri", tri, 2), ("quad", quad, 2), ("color", color, 1)):
+        (tmp_path / f"{name}.off").write_text(text)
+        out = read_off(tmp_path / f"{name}.off")
+        assert out["faces"].shape == (nf, 3) and out["verts"].dtype.name == "float32"
+    assert read_off(tmp_path / "tri.off")["verts"][2].tolist() == [0.0, 1.0, 0.0]
+    # rows of 2 and 4 numbers: 3 per line on average, still malformed
+    (tmp_path / "bad.off").write_text("OFF\n2 0 0\n0 0\n1 0 0 0\n")
+    with pytest.raises(FileFormatError, match="malformed vertex"):
+        read_off(tmp_path / "bad.off")
+    (tmp_path / "badface.off").write_text("OFF\n3 2 0\n0 0 0\n1 0 0\n0 1 0\n3 0 1\n3 0 1 2 2\n")
+    with pytest.raises(FileFormatError, match="face 0"):
+        read_off(tmp_path / "badface.off")

@@ -6,11 +6,25 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from spacetime.errors import FileFormatError, InputError, MissingFileError
 
 __all__: list[str] = []
+
+
+def format_rows(row: str, arr: np.ndarray, chunk: int = 65536) -> str:
+    """Text of ``arr`` ``(R, C)`` formatted one row per ``row`` (a ``%``-format with ``C``
+    fields and its own newline). One ``%`` call per chunk of rows instead of one per row
+    (2-2.5x faster on 80k faces); chunks bound the temporary tuple of Python numbers."""
+    if arr.shape[0] == 0:
+        return ""
+    parts = []
+    for s in range(0, arr.shape[0], chunk):
+        block = arr[s : s + chunk]
+        parts.append((row * block.shape[0]) % tuple(block.ravel().tolist()))
+    return "".join(parts)
 
 
 def fail(path: str | os.PathLike, reason: str) -> FileFormatError:

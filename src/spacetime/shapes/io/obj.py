@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from spacetime.fileio import atomic_path, atomic_write
-from spacetime.shapes.io._common import fail, read_text
+from spacetime.shapes.io._common import fail, format_rows, read_text
 
 __all__ = ["read_obj", "write_obj"]
 
@@ -220,8 +220,7 @@ def _texture_from_mtl(mtl: Path) -> Path | None:
 def _fmt_rows(arr: np.ndarray, prefix: str, fmt: str) -> str:
     if arr.size == 0:
         return ""
-    row = prefix + " " + " ".join([fmt] * arr.shape[1]) + "\n"
-    return "".join(row % tuple(r) for r in arr.tolist())
+    return format_rows(prefix + " " + " ".join([fmt] * arr.shape[1]) + "\n", arr)
 
 
 def write_obj(
@@ -266,7 +265,7 @@ def write_obj(
         row = "f %d//%d %d//%d %d//%d\n"
     else:
         corner, row = f, "f %d %d %d\n"
-    lines.append("".join(row % tuple(r) for r in corner.tolist()))
+    lines.append(format_rows(row, corner))
     if has_tex and texture is not None:
         from PIL import Image
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from spacetime.fileio import atomic_write
-from spacetime.shapes.io._common import fail, read_bytes
+from spacetime.shapes.io._common import fail, format_rows, read_bytes
 
 __all__ = ["read_ply", "write_ply"]
 
@@ -291,7 +291,7 @@ def write_ply(
             fmts = ["%.9g" if t == "<f4" else "%d" for _, t in fields]
             rows = np.stack([c.astype(np.float64) for c in cols], 1) if n else np.zeros((0, 3))
             row = " ".join(fmts) + "\n"
-            fh.write("".join(row % tuple(r) for r in rows.tolist()).encode("ascii"))
+            fh.write(format_rows(row, rows).encode("ascii"))
             if f is not None:
                 frow = "3 %d %d %d\n"
-                fh.write("".join(frow % tuple(r) for r in f.tolist()).encode("ascii"))
+                fh.write(format_rows(frow, f).encode("ascii"))

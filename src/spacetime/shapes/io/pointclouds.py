@@ -17,7 +17,14 @@ import torch
 
 from spacetime.errors import InputError
 from spacetime.fileio import atomic_write
-from spacetime.shapes.io._common import cloud_parts, fail, read_bytes, read_text, suffix
+from spacetime.shapes.io._common import (
+    cloud_parts,
+    fail,
+    format_rows,
+    read_bytes,
+    read_text,
+    suffix,
+)
 from spacetime.shapes.io.ply import read_ply, write_ply
 
 __all__ = ["load_pointcloud", "save_pointcloud", "POINTCLOUD_EXTENSIONS"]
@@ -129,7 +136,7 @@ def save_pointcloud(clouds: Any, path: str | os.PathLike, *, binary: bool = True
     if ext in (".xyz", ".txt", ".pts"):
         row = " ".join(["%.9g"] * arr.shape[1]) + "\n"
         with atomic_write(path, "w") as fh:
-            fh.write("".join(row % tuple(r) for r in arr.astype(np.float64).tolist()))
+            fh.write(format_rows(row, arr.astype(np.float64)))
     elif ext == ".npy":
         with atomic_write(path, "wb") as fh:
             np.save(fh, arr)

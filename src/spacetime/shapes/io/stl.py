@@ -21,17 +21,13 @@ _TRI = np.dtype([("n", "<f4", (3,)), ("v", "<f4", (3, 3)), ("attr", "<u2")])
 
 
 def _merge(tris: np.ndarray) -> dict:
-    flat = tris.reshape(-1, 3).astype(np.float32)
+    flat = np.ascontiguousarray(tris.reshape(-1, 3), dtype=np.float32)
     if flat.shape[0] == 0:
         return {"verts": np.zeros((0, 3), np.float32), "faces": np.zeros((0, 3), np.int64)}
-    rows = np.ascontiguousarray(flat).view(np.dtype((np.void, 12))).reshape(-1)  # bytewise
-    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-    order = np.argsort(first)  # unique rows in order of first occurrence
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    verts = flat[first[order]]
-    faces = rank[inverse.reshape(-1)].reshape(-1, 3).astype(np.int64)
-    return {"verts": verts, "faces": faces}
+    from spacetime.shapes.io._dedupe import unique_rows_first
+
+    first, inverse = unique_rows_first(flat.view(np.uint32))  # bitwise, first occurrence
+    return {"verts": flat[first], "faces": inverse.reshape(-1, 3)}
 
 
 def read_stl(path: str | os.PathLike) -> dict:
@@ -83,14 +79,20 @@ def read_stl(path: str | os.PathLike) -> dict:
 
 def write_stl(path: str | os.PathLike, verts: torch.Tensor, faces: torch.Tensor) -> None:
     """Write binary STL (unit face normals, zero attribute bytes)."""
-    v = verts.detach().cpu().numpy().astype(np.float64)
+    v = verts.detach().cpu().numpy().astype(np.float32, copy=False)
     f = faces.detach().cpu().numpy()
-    tri = v[f]  # (F, 3, 3)
-    nrm = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-30)
-    arr = np.zeros(f.shape[0], dtype=_TRI)
+    arr = np.empty(f.shape[0], dtype=_TRI)
+    tri = arr["v"]
+    np.take(v, f, axis=0, out=tri)  # (F, 3, 3) straight into the records
+    e1 = (tri[:, 1] - tri[:, 0]).astype(np.float64)
+    e2 = (tri[:, 2] - tri[:, 0]).astype(np.float64)
+    nrm = np.empty((f.shape[0], 3))
+    nrm[:, 0] = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
+    nrm[:, 1] = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
+    nrm[:, 2] = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    nrm /= np.maximum(np.sqrt((nrm * nrm).sum(1, keepdims=True)), 1e-30)
     arr["n"] = nrm
-    arr["v"] = tri
+    arr["attr"] = 0
     header = b"binary STL written by spacetime".ljust(80, b" ")
     with atomic_write(path, "wb") as fh:
         fh.write(header)
