@@ -88,7 +88,37 @@ def init_distributed(device: str | torch.device = "cpu", backend: str | None = N
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        _release_at_exit()
     return DistInfo(rank, world_size, local_rank)
+
+
+_AT_EXIT_REGISTERED = False
+
+
+def _release_at_exit() -> None:
+    """Collect garbage (and leave a process group still open) in an ``atexit`` handler, i.e.
+    while the interpreter is fully alive.
+
+    A DDP wrapper holds the process group; if the wrapper sits in a reference cycle, it is
+    freed only by the garbage collector, and if that happens during interpreter finalisation,
+    gloo's destructor can abort the process ("terminate called without an active exception":
+    seen about once in four test-suite runs with two CPU ranks). A ``Trainer`` is in such a
+    cycle when it built the process's first optimiser: torch's lazy imports during that
+    construction leave a garbage cycle of frames whose callers' frames hold the ``Trainer``."""
+    global _AT_EXIT_REGISTERED
+    if _AT_EXIT_REGISTERED:
+        return
+    import atexit
+    import gc
+
+    def release() -> None:
+        gc.collect()
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        gc.collect()
+
+    atexit.register(release)
+    _AT_EXIT_REGISTERED = True
 
 
 def cleanup_distributed() -> None:
@@ -98,9 +128,13 @@ def cleanup_distributed() -> None:
     talking to it can abort at exit ("terminate called without an active exception", seen in
     CI with two CPU processes)."""
     if dist.is_available() and dist.is_initialized():
+        import gc
+
         if dist.get_world_size() > 1:
             dist.barrier()
+        gc.collect()  # free DDP wrappers already unreachable (in cycles) while gloo is up
         dist.destroy_process_group()
+        gc.collect()
 
 
 def barrier() -> None:
