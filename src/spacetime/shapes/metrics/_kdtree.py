@@ -161,13 +161,60 @@ def _build_subtree(
         width *= 2
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _row_sq_dist(q, pts, j):  # pragma: no cover - compiled
+    """``((q0 - p0)² + (q1 - p1)²) + ...`` for row ``j`` of ``pts``, in the points' dtype."""
+    diff = q[0] - pts[j, 0]
+    dist = diff * diff
+    for c in range(1, q.shape[0]):
+        diff = q[c] - pts[j, c]
+        dist = dist + diff * diff
+    return dist
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _descend(
+    q, node, lb, worst, split_dim, split_val, n_inner, stack_node, stack_lb, sp, zero
+):  # pragma: no cover - compiled
+    """Walk from ``node`` (lower bound ``lb``) to the leaf on ``q``'s side of every split,
+    stacking each far child whose plane bound is below ``worst``; returns ``(leaf, sp)``."""
+    while node < n_inner:
+        diff = q[split_dim[node]] - split_val[node]
+        far_lb = diff * diff
+        if far_lb < lb:
+            far_lb = lb
+        if diff < zero:
+            near = 2 * node + 1
+            far = near + 1
+        else:
+            far = 2 * node + 1
+            near = far + 1
+        if far_lb < worst:
+            stack_node[sp] = far
+            stack_lb[sp] = far_lb
+            sp += 1
+        node = near
+    return node, sp
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _insert(bd, bi, dist, j):  # pragma: no cover - compiled
+    """Insert candidate ``j`` at ``dist`` into the ascending lists, dropping the last one."""
+    p = bd.shape[0] - 1
+    while p > 0 and bd[p - 1] > dist:
+        bd[p] = bd[p - 1]
+        bi[p] = bi[p - 1]
+        p -= 1
+    bd[p] = dist
+    bi[p] = j
+
+
 @njit(nogil=True, cache=True)
 def _query(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0, q1, k, out_d,
            out_i):  # pragma: no cover - compiled
     """Exact ``k``-NN of ``queries[q0:q1]``, visited in that order; row ``t`` writes ascending
     squared distances and original data indices (``perm`` of the tree positions) into
     ``out_d[order[t]]`` / ``out_i[order[t]]`` (inf / -1 where absent)."""
-    d = tp.shape[1]
     n_inner = (1 << depth) - 1
     zero = queries[q0, 0] - queries[q0, 0]  # 0 in the points' dtype (queries are finite)
     stack_node = np.empty(depth + 2, np.int64)
@@ -182,73 +229,31 @@ def _query(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0
             bd[j] = np.inf
             bi[j] = -1
         # warm start: the previous (spatially close) query's neighbours are candidates
-        if prev[0] >= 0:
-            for j in range(k):
-                cand = prev[j]
-                if cand < 0:
-                    break
-                diff = q[0] - tp[cand, 0]
-                dist = diff * diff
-                for c in range(1, d):
-                    diff = q[c] - tp[cand, c]
-                    dist = dist + diff * diff
-                if dist < bd[k - 1]:
-                    p = k - 1
-                    while p > 0 and bd[p - 1] > dist:
-                        bd[p] = bd[p - 1]
-                        bi[p] = bi[p - 1]
-                        p -= 1
-                    bd[p] = dist
-                    bi[p] = cand
+        for j in range(k):
+            if prev[j] < 0:
+                break
+            dist = _row_sq_dist(q, tp, prev[j])
+            if dist < bd[k - 1]:
+                _insert(bd, bi, dist, prev[j])
         worst = bd[k - 1]
         sp = 0
         node = 0
         lb = zero
         while True:
             if lb < worst:
-                # descend to the query's leaf, stacking the far children that may still matter
-                while node < n_inner:
-                    diff = q[split_dim[node]] - split_val[node]
-                    far_lb = diff * diff
-                    if far_lb < lb:
-                        far_lb = lb
-                    if diff < zero:
-                        near = 2 * node + 1
-                        far = near + 1
-                    else:
-                        far = 2 * node + 1
-                        near = far + 1
-                    if far_lb < worst:
-                        stack_node[sp] = far
-                        stack_lb[sp] = far_lb
-                        sp += 1
-                    node = near
+                node, sp = _descend(q, node, lb, worst, split_dim, split_val, n_inner,
+                                    stack_node, stack_lb, sp, zero)
                 for j in range(start[node], end[node]):
-                    diff = q[0] - tp[j, 0]
-                    dist = diff * diff
-                    for c in range(1, d):
-                        diff = q[c] - tp[j, c]
-                        dist = dist + diff * diff
+                    dist = _row_sq_dist(q, tp, j)
                     if dist < worst:
-                        if k == 1:
-                            bd[0] = dist
-                            bi[0] = j
-                        else:
-                            dup = False
-                            for r in range(k):
-                                if bi[r] == j:
-                                    dup = True
-                                    break
-                            if dup:
-                                continue
-                            p = k - 1
-                            while p > 0 and bd[p - 1] > dist:
-                                bd[p] = bd[p - 1]
-                                bi[p] = bi[p - 1]
-                                p -= 1
-                            bd[p] = dist
-                            bi[p] = j
-                        worst = bd[k - 1]
+                        dup = False  # a warm-start candidate met again in its leaf
+                        for r in range(k):
+                            if bi[r] == j:
+                                dup = True
+                                break
+                        if not dup:
+                            _insert(bd, bi, dist, j)
+                            worst = bd[k - 1]
             if sp == 0:
                 break
             sp -= 1
@@ -264,7 +269,6 @@ def _query(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0
 def _query1(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0, q1, out_d,
             out_i):  # pragma: no cover - compiled
     """:func:`_query` for ``k = 1`` with a scalar best candidate (measured 15 % faster)."""
-    d = tp.shape[1]
     n_inner = (1 << depth) - 1
     zero = queries[q0, 0] - queries[q0, 0]
     stack_node = np.empty(depth + 2, np.int64)
@@ -272,40 +276,17 @@ def _query1(tp, perm, start, end, split_dim, split_val, depth, queries, order, q
     best = -1
     for t in range(q0, q1):
         q = queries[t]
-        worst = np.inf
-        if best >= 0:  # warm start: the previous (spatially close) query's neighbour
-            diff = q[0] - tp[best, 0]
-            worst = diff * diff
-            for c in range(1, d):
-                diff = q[c] - tp[best, c]
-                worst = worst + diff * diff
+        # warm start: the previous (spatially close) query's neighbour
+        worst = _row_sq_dist(q, tp, best) if best >= 0 else np.inf
         sp = 0
         node = 0
         lb = zero
         while True:
             if lb < worst:
-                while node < n_inner:
-                    diff = q[split_dim[node]] - split_val[node]
-                    far_lb = diff * diff
-                    if far_lb < lb:
-                        far_lb = lb
-                    if diff < zero:
-                        near = 2 * node + 1
-                        far = near + 1
-                    else:
-                        far = 2 * node + 1
-                        near = far + 1
-                    if far_lb < worst:
-                        stack_node[sp] = far
-                        stack_lb[sp] = far_lb
-                        sp += 1
-                    node = near
+                node, sp = _descend(q, node, lb, worst, split_dim, split_val, n_inner,
+                                    stack_node, stack_lb, sp, zero)
                 for j in range(start[node], end[node]):
-                    diff = q[0] - tp[j, 0]
-                    dist = diff * diff
-                    for c in range(1, d):
-                        diff = q[c] - tp[j, c]
-                        dist = dist + diff * diff
+                    dist = _row_sq_dist(q, tp, j)
                     if dist < worst:
                         worst = dist
                         best = j
