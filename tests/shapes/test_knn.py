@@ -354,3 +354,28 @@ def test_concurrent_calls_from_user_threads():
         got = list(ex.map(lambda p: chamfer_and_f1(p[0], p[1], 0.02), pairs))
     for e, r in zip(expected, got):
         assert torch.equal(e.chamfer, r.chamfer) and torch.equal(e.f1, r.f1)
+
+
+def test_kernels_work_without_a_writable_numba_cache():
+    """Read-only install and home: numba has no cache locator and raises at decoration time;
+    the kernels must still import and run (uncached, with one warning)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, torch\n"
+        "import numba.core.caching as c\n"
+        "c.CacheImpl._locator_classes = []\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    from spacetime.shapes.metrics import chamfer_distance\n"
+        "    x = torch.tensor([[[0.0, 0, 0], [1, 0, 0]]]); y = torch.tensor([[[0.0, 1, 0]]])\n"
+        "    print(float(chamfer_distance(x, y)[0]))\n"
+        "print(sum('NUMBA_CACHE_DIR' in str(m.message) for m in w))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.split()
+    assert float(lines[0]) == 2.5  # (1 + 2) / 2 + 1
+    assert lines[1] == "1"  # warned once

@@ -8,12 +8,13 @@ the rows' bits does the same merge in one pass, keeping the order of first occur
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from spacetime._numba import kernel
 
 __all__ = ["unique_rows_first"]
 
 
-@njit(nogil=True, cache=True)
+@kernel()
 def unique_rows_first(u):  # pragma: no cover - compiled
     """``u``: ``(M, 3)`` uint32 (float bits). Returns ``(first, inverse)``: the row index of the
     first occurrence of each distinct row, in order of first occurrence, and for every row the

@@ -32,14 +32,15 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from spacetime._numba import kernel
 
 __all__ = ["LEAF_SIZE", "KDTree", "morton_perm"]
 
 LEAF_SIZE = 12  # measured on 10k-point surfaces: 8 → 1.83 ms, 12 → 1.71, 16 → 1.70, 32 → 1.82
 
 
-@njit(nogil=True, cache=True)
+@kernel()
 def _select(tp, perm, lo, hi, k, dim):  # pragma: no cover - compiled
     """Hoare quickselect of rows ``lo..hi-1`` of ``tp`` (and ``perm``) by column ``dim``: row
     ``k`` gets the k-th smallest value, rows before it are ``<=`` it, rows after it ``>=``."""
@@ -73,7 +74,7 @@ def _select(tp, perm, lo, hi, k, dim):  # pragma: no cover - compiled
             break
 
 
-@njit(nogil=True, cache=True)
+@kernel()
 def _build_init(pts, leaf_size):  # pragma: no cover - compiled
     """Arrays of the tree on ``(P, D)`` points, with only the root set up:
     ``(tree_points, perm, start, end, split_dim, split_val, cell_lo, cell_hi, depth)``.
@@ -114,7 +115,7 @@ def _build_init(pts, leaf_size):  # pragma: no cover - compiled
     return tp, perm, start, end, split_dim, split_val, clo, chi, depth
 
 
-@njit(nogil=True, cache=True)
+@kernel()
 def _build_subtree(
     tp, perm, start, end, split_dim, split_val, clo, chi, depth, root, levels
 ):  # pragma: no cover - compiled
@@ -161,7 +162,7 @@ def _build_subtree(
         width *= 2
 
 
-@njit(nogil=True, cache=True, inline="always")
+@kernel(inline="always")
 def _row_sq_dist(q, pts, j):  # pragma: no cover - compiled
     """``((q0 - p0)² + (q1 - p1)²) + ...`` for row ``j`` of ``pts``, in the points' dtype."""
     diff = q[0] - pts[j, 0]
@@ -172,7 +173,7 @@ def _row_sq_dist(q, pts, j):  # pragma: no cover - compiled
     return dist
 
 
-@njit(nogil=True, cache=True, inline="always")
+@kernel(inline="always")
 def _descend(
     q, node, lb, worst, split_dim, split_val, n_inner, stack_node, stack_lb, sp, zero
 ):  # pragma: no cover - compiled
@@ -197,7 +198,7 @@ def _descend(
     return node, sp
 
 
-@njit(nogil=True, cache=True, inline="always")
+@kernel(inline="always")
 def _insert(bd, bi, dist, j):  # pragma: no cover - compiled
     """Insert candidate ``j`` at ``dist`` into the ascending lists, dropping the last one."""
     p = bd.shape[0] - 1
@@ -209,7 +210,7 @@ def _insert(bd, bi, dist, j):  # pragma: no cover - compiled
     bi[p] = j
 
 
-@njit(nogil=True, cache=True)
+@kernel()
 def _query(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0, q1, k, out_d,
            out_i):  # pragma: no cover - compiled
     """Exact ``k``-NN of ``queries[q0:q1]``, visited in that order; row ``t`` writes ascending
@@ -265,7 +266,7 @@ def _query(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0
             out_i[row, j] = perm[bi[j]] if bi[j] >= 0 else -1
 
 
-@njit(nogil=True, cache=True)
+@kernel()
 def _query1(tp, perm, start, end, split_dim, split_val, depth, queries, order, q0, q1, out_d,
             out_i):  # pragma: no cover - compiled
     """:func:`_query` for ``k = 1`` with a scalar best candidate (measured 15 % faster)."""
@@ -300,7 +301,7 @@ def _query1(tp, perm, start, end, split_dim, split_val, depth, queries, order, q
         out_i[row, 0] = perm[best] if best >= 0 else -1
 
 
-@njit(nogil=True, cache=True)
+@kernel()
 def _spread10(v):  # pragma: no cover - compiled
     """Interleave the low 10 bits of ``v`` with two zero bits each (Morton encoding)."""
     v = (v | (v << 16)) & 0x030000FF
@@ -309,7 +310,7 @@ def _spread10(v):  # pragma: no cover - compiled
     return (v | (v << 2)) & 0x09249249
 
 
-@njit(nogil=True, cache=True)
+@kernel()
 def morton_perm(pts, bits):  # pragma: no cover - compiled
     """Stable permutation sorting ``(P, >=3)`` points along a Morton (Z-order) curve of
     ``2**bits`` cells (``bits <= 10``) per axis, by an LSD radix sort (linear time)."""
