@@ -93,9 +93,11 @@ def _parallel(tasks: list[Any], threads: int) -> list[Any]:
     workers = min(threads, len(tasks)) - 1
     pool = _pool(threads - 1)
     futures = [pool.submit(loop) for _ in range(workers)]
-    loop()
-    for f in futures:
-        f.result()
+    try:
+        loop()
+    finally:  # never leave tasks running on arrays the caller is about to drop or reuse
+        for f in futures:
+            f.result()
     return out
 
 
