@@ -96,7 +96,7 @@ _AT_EXIT_REGISTERED = False
 
 
 def _release_at_exit() -> None:
-    """Collect garbage (and leave a process group still open) in an ``atexit`` handler, i.e.
+    """Collect garbage (and destroy a process group left open) in an ``atexit`` handler, i.e.
     while the interpreter is fully alive.
 
     A DDP wrapper holds the process group; if the wrapper sits in a reference cycle, it is
