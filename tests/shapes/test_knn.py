@@ -379,3 +379,17 @@ def test_kernels_work_without_a_writable_numba_cache():
     lines = out.stdout.split()
     assert float(lines[0]) == 2.5  # (1 + 2) / 2 + 1
     assert lines[1] == "1"  # warned once
+
+
+def test_batch_split_into_groups_of_bounded_size(monkeypatch):
+    """Large batches are processed in groups of at most _GROUP_POINTS points (same result)."""
+    from spacetime.shapes.metrics import knn as knn_module
+
+    g = torch.Generator().manual_seed(8)
+    x, y = torch.rand(5, 900, 3, generator=g), torch.rand(5, 800, 3, generator=g)
+    lx = torch.tensor([900, 0, 450, 900, 10])
+    whole = knn_points(x, y, lx, K=2)
+    monkeypatch.setattr(knn_module, "_GROUP_POINTS", 1000)  # about one element per group
+    grouped = knn_points(x, y, lx, K=2)
+    assert torch.equal(whole.dists, grouped.dists)
+    assert torch.equal(whole.dists, knn_points(x, y, lx, K=2, backend="brute").dists)

@@ -50,6 +50,7 @@ __all__ = ["KNN", "knn_points", "knn_gather", "morton_order"]
 _BRUTE_CHUNK = {"cuda": 2**24, "cpu": 2**22}  # max query×data distances held at once (brute)
 _SORT_MIN = 4096  # Morton-sort one-way query clouds from this size (1M one-way: 428 → 305 ms)
 _CHUNK_MIN = 4096  # queries per thread task at least (smaller jobs run in the calling thread)
+_GROUP_POINTS = 1 << 22  # points whose trees are alive at once (~100 MiB of tree arrays)
 _POOL: Any = None
 
 
@@ -279,14 +280,47 @@ def _tree_pairs(
     outy = alloc(y.shape[1], ky, lys) if ky is not None else None
     threads = _threads()
     live = [b for b in range(n) if lxs[b] and lys[b]]
-    # every tree (and Morton order) of the batch in one parallel pass, then every query chunk
-    clouds: list[np.ndarray] = []
+    # batch elements in groups of at most _GROUP_POINTS points, so that the trees alive at once
+    # stay bounded; per group, every tree (and Morton order) in one parallel pass, then every
+    # query chunk
+    groups: list[list[int]] = [[]]
+    size = 0
     for b in live:
+        if groups[-1] and size + lxs[b] + lys[b] > _GROUP_POINTS:
+            groups.append([])
+            size = 0
+        groups[-1].append(b)
+        size += lxs[b] + lys[b]
+    for group in groups:
+        _tree_group(x, y, lxs, lys, kx, ky, group, outx, outy, threads)
+    dev = x.device
+    fx = _Found(outx[0].to(dev), outx[1].to(dev))
+    fy = None if outy is None else _Found(outy[0].to(dev), outy[1].to(dev))
+    return fx, fy
+
+
+def _tree_group(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lxs: list[int],
+    lys: list[int],
+    kx: int,
+    ky: int | None,
+    group: list[int],
+    outx: tuple[torch.Tensor, torch.Tensor],
+    outy: tuple[torch.Tensor, torch.Tensor] | None,
+    threads: int,
+) -> None:
+    """Trees and queries of the batch elements in ``group`` (all non-empty), into the outputs."""
+    if not group:
+        return
+    clouds: list[np.ndarray] = []
+    for b in group:
         px, py = _np_points(x[b, : lxs[b]]), _np_points(y[b, : lys[b]])
         clouds += [px, py] if outy is not None else [py, px]
     if outy is not None:
         built = _build_all([partial(_tree, c) for c in clouds], clouds, threads)
-    elif len(live) == 1 and threads > 1 and clouds[0].shape[0] >= 2 * _CHUNK_MIN:
+    elif len(group) == 1 and threads > 1 and clouds[0].shape[0] >= 2 * _CHUNK_MIN:
         # one tree to build: split its two halves over the threads instead
         built = [_tree(clouds[0], partial(_parallel, threads=threads)), _order(clouds[1])]
     else:
@@ -296,7 +330,7 @@ def _tree_pairs(
             threads,
         )
     jobs: list[_Job] = []
-    for j, b in enumerate(live):
+    for j, b in enumerate(group):
         nx, ny = lxs[b], lys[b]
         vx = (outx[1][b].numpy(), outx[0][b].numpy())
         if outy is not None and ky is not None:
@@ -307,12 +341,7 @@ def _tree_pairs(
         else:
             ty, (qx, order) = built[2 * j], built[2 * j + 1]
             jobs.append(_Job(ty, qx, order, min(kx, ny), *vx))
-    if jobs:
-        _run_jobs(jobs, threads)
-    dev = x.device
-    fx = _Found(outx[0].to(dev), outx[1].to(dev))
-    fy = None if outy is None else _Found(outy[0].to(dev), outy[1].to(dev))
-    return fx, fy
+    _run_jobs(jobs, threads)
 
 
 def _sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
