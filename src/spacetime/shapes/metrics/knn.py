@@ -18,7 +18,7 @@ Backends. Neighbour *indices* are found without autograd by one of two exact mea
   query cloud's own tree order when both directions are asked for, as by Chamfer / F1, else a
   Morton order for large clouds) and each starts from its predecessor's neighbours. Builds and
   query chunks run on ``torch.get_num_threads()`` threads. float32 inputs use a float32 tree,
-  float64 inputs a float64 tree, other dtypes a float32 tree. Measured 1.2-1.3x (10k points)
+  float64 inputs a float64 tree, other dtypes a float32 tree. Measured 1.14-1.27x (10k points)
   and 3.1-3.5x (1M points) faster than pykdtree for Chamfer + F1 (``benchmarks/bm_chamfer.py``).
 - ``"brute"`` (default on CUDA, and the reference): chunked brute force in torch; a chunk holds at
   most ``2**24`` (CUDA) / ``2**22`` (CPU) query×data distances, so memory stays bounded for any
