@@ -243,9 +243,10 @@ def test_tree_bit_identical_to_brute_force(dtype, D, K):
     assert all(len(set(r)) == K for r in out.idx[0].tolist())  # K distinct neighbours
 
 
-@pytest.mark.parametrize("pts", ["same", "line", "plane"])
+@pytest.mark.parametrize("pts", ["same", "line", "plane", "cluster_and_outlier"])
 def test_tree_degenerate_clouds(pts):
-    """All points identical, collinear or coplanar: zero-width splits must stay exact."""
+    """All points identical, collinear or coplanar, or a tight cluster plus one far outlier
+    (the cluster shares one Morton cell: median splits take over): exact all the same."""
     g = torch.Generator().manual_seed(1)
     n = 3000
     if pts == "same":
@@ -253,10 +254,15 @@ def test_tree_degenerate_clouds(pts):
     elif pts == "line":
         y = torch.zeros(1, n, 3)
         y[..., 0] = torch.rand(n, generator=g)
-    else:
+    elif pts == "plane":
         y = torch.rand(1, n, 3, generator=g)
         y[..., 2] = 0.5
+    else:
+        y = torch.rand(1, n, 3, generator=g) * 1e-4
+        y[0, 0] = 1000.0
     x = torch.rand(1, 6000, 3, generator=g)
+    if pts == "cluster_and_outlier":
+        x = x * 2e-4
     for K in (1, 3):
         assert torch.equal(knn_points(x, y, K=K).dists, _brute_sq(x, y, K))
 
