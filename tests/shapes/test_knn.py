@@ -331,12 +331,14 @@ def test_batch_of_small_clouds_matches_brute_force():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_one_big_tree_built_by_halves_is_exact(threads):
-    """One data cloud of 10k+ points: its tree's halves are built on two threads."""
+@pytest.mark.parametrize("D", [2, 3])
+def test_one_big_tree_is_exact(threads, D):
+    """One data cloud of 10k+ points: 2-D gets the median tree with its halves built on two
+    threads, 3-D the Morton tree built while the queries are Morton-sorted."""
     g = torch.Generator().manual_seed(6)
-    y = torch.rand(1, 12_000, 3, generator=g)
+    y = torch.rand(1, 12_000, D, generator=g)
     y[:, :3000] = torch.round(y[:, :3000] * 8) / 8  # ties across the root split
-    x = torch.rand(1, 2_000, 3, generator=g)
+    x = torch.rand(1, 2_000, D, generator=g)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)

@@ -20,8 +20,8 @@ neighbour per point in *both* directions, which this tree answers with less work
   without oversubscription, and forked processes (DataLoader workers) are safe.
 
 Measured on 2 cores (``benchmarks/README.md``): one 10k-point direction 1.7 ms on one thread vs
-pykdtree's 2.8 ms; Chamfer + F1 end to end about 1.4-1.5x faster than pykdtree at 10k x 10k
-points and 5x at 1M x 1M.
+pykdtree's 2.8 ms; Chamfer + F1 end to end 1.37-1.50x faster than pykdtree at 10k x 10k
+points and 3.7x at 1M x 1M.
 
 Exactness: squared distances are computed in the points' dtype as ``(d0² + d1²) + d2² ...``
 (the order of the brute-force reference; numba does not contract to FMA without fastmath), and

@@ -18,8 +18,8 @@ Backends. Neighbour *indices* are found without autograd by one of two exact mea
   query cloud's own tree order when both directions are asked for, as by Chamfer / F1, else a
   Morton order for large clouds) and each starts from its predecessor's neighbours. Builds and
   query chunks run on ``torch.get_num_threads()`` threads. float32 inputs use a float32 tree,
-  float64 inputs a float64 tree, other dtypes a float32 tree. Measured 1.14-1.27x (10k points)
-  and 3.1-3.5x (1M points) faster than pykdtree for Chamfer + F1 (``benchmarks/bm_chamfer.py``).
+  float64 inputs a float64 tree, other dtypes a float32 tree. Measured 1.37-1.50x (10k points)
+  and 3.7x (1M points) faster than pykdtree for Chamfer + F1 (``benchmarks/bm_chamfer.py``).
 - ``"brute"`` (default on CUDA, and the reference): chunked brute force in torch; a chunk holds at
   most ``2**24`` (CUDA) / ``2**22`` (CPU) query×data distances, so memory stays bounded for any
   size.
@@ -320,8 +320,9 @@ def _tree_group(
         clouds += [px, py] if outy is not None else [py, px]
     if outy is not None:
         built = _build_all([partial(_tree, c) for c in clouds], clouds, threads)
-    elif len(group) == 1 and threads > 1 and clouds[0].shape[0] >= 2 * _CHUNK_MIN:
-        # one tree to build: split its two halves over the threads instead
+    elif (len(group) == 1 and threads > 1 and clouds[0].shape[0] >= 2 * _CHUNK_MIN
+          and clouds[0].shape[1] != 3):
+        # one median-split tree (not 3-D) to build: its two halves on the threads instead
         built = [_tree(clouds[0], partial(_parallel, threads=threads)), _order(clouds[1])]
     else:
         built = _build_all(
