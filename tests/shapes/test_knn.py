@@ -333,8 +333,8 @@ def test_batch_of_small_clouds_matches_brute_force():
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("D", [2, 3])
 def test_one_big_tree_is_exact(threads, D):
-    """One data cloud of 10k+ points: 2-D gets the median tree with its halves built on two
-    threads, 3-D the Morton tree built while the queries are Morton-sorted."""
+    """One data cloud of 10k+ points: 2-D is split at medians everywhere, 3-D along Morton
+    bits, its tree built while the queries are Morton-sorted."""
     g = torch.Generator().manual_seed(6)
     y = torch.rand(1, 12_000, D, generator=g)
     y[:, :3000] = torch.round(y[:, :3000] * 8) / 8  # ties across the root split

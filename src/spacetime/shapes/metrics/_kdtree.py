@@ -8,10 +8,9 @@ neighbour per point in *both* directions, which this tree answers with less work
   a run of that order, split where the highest differing code bit flips (an octree-like cut on
   that bit's axis, found by binary search), with the two sides' actual extremes along the axis
   (``left_max <= right_min``) as exact split bounds; runs sharing one code (dense clusters)
-  fall back to median splits. No selection is needed, so building is 3-4x faster than a
-  median-split tree (10k points: 0.43 vs 1.2 ms). Other dimensions get a complete median-split
-  tree (its two halves built on two threads when asked). Leaves hold at most ``LEAF_SIZE``
-  points, stored contiguously;
+  fall back to median splits (as does every node of a cloud with ``D != 3``). No selection is
+  needed, so building is 3-4x faster than median splits everywhere (10k points: 0.43 vs
+  1.2 ms). Leaves hold at most ``LEAF_SIZE`` points, stored contiguously;
 - queries are visited in a spatially coherent order (the query cloud's own tree order, free
   when both clouds get a tree), and each query starts from the previous query's neighbours, so
   its first bound is already tight and most far children are pruned at once;
@@ -32,10 +31,6 @@ distant points are broken arbitrarily.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from functools import partial
-from typing import Any
 
 import numpy as np
 
@@ -78,94 +73,6 @@ def _select(tp, perm, lo, hi, k, dim):  # pragma: no cover - compiled
             left = i
         else:
             break
-
-
-@kernel()
-def _build_init(pts, leaf_size):  # pragma: no cover - compiled
-    """Arrays of the tree on ``(P, D)`` points, with only the root set up:
-    ``(tree_points, perm, start, end, split_dim, split_val, cell_lo, cell_hi, depth)``.
-
-    Nodes are numbered breadth-first (children of ``i``: ``2i+1``, ``2i+2``); the nodes at
-    ``depth`` are the leaves; node ``i`` owns ``tree_points[start[i]:end[i]]`` and, if inner,
-    its left child holds values ``<= split_val[i]`` along ``split_dim[i]``, its right child
-    values ``>=``. Cell boxes (bounded by split planes) choose each split dimension.
-    """
-    n, d = pts.shape
-    tp = pts.copy()
-    perm = np.arange(n)
-    depth = 0
-    while ((n + (1 << depth) - 1) >> depth) > leaf_size:
-        depth += 1
-    n_nodes = (1 << (depth + 1)) - 1
-    n_inner = (1 << depth) - 1
-    start = np.empty(n_nodes, np.int64)
-    end = np.empty(n_nodes, np.int64)
-    split_dim = np.zeros(max(n_inner, 1), np.int64)
-    split_val = np.zeros(max(n_inner, 1), tp.dtype)
-    clo = np.zeros((max(n_inner, 1), d), tp.dtype)
-    chi = np.zeros((max(n_inner, 1), d), tp.dtype)
-    start[0] = 0
-    end[0] = n
-    if n_inner > 0:
-        for c in range(d):
-            a = tp[0, c]
-            b = tp[0, c]
-            for i in range(1, n):
-                v = tp[i, c]
-                if v < a:
-                    a = v
-                if v > b:
-                    b = v
-            clo[0, c] = a
-            chi[0, c] = b
-    return tp, perm, start, end, split_dim, split_val, clo, chi, depth
-
-
-@kernel()
-def _build_subtree(
-    tp, perm, start, end, split_dim, split_val, clo, chi, depth, root, levels
-):  # pragma: no cover - compiled
-    """Split the inner nodes of ``levels`` levels of the subtree under ``root`` (whose own
-    range and cell are set), level by level; disjoint subtrees may be built concurrently."""
-    d = tp.shape[1]
-    n_inner = (1 << depth) - 1
-    first = root
-    width = 1
-    for _ in range(levels):
-        if first >= n_inner:
-            break
-        for node in range(first, first + width):
-            s = start[node]
-            e = end[node]
-            dim = 0
-            widest = chi[node, 0] - clo[node, 0]
-            for c in range(1, d):
-                w = chi[node, c] - clo[node, c]
-                if w > widest:
-                    widest = w
-                    dim = c
-            m = (s + e) >> 1
-            if e - s > 1:
-                _select(tp, perm, s, e, m, dim)
-            split = tp[m, dim] if m < e else clo[node, dim]
-            split_dim[node] = dim
-            split_val[node] = split
-            left = 2 * node + 1
-            right = left + 1
-            start[left] = s
-            end[left] = m
-            start[right] = m
-            end[right] = e
-            if right < n_inner:
-                for c in range(d):
-                    clo[left, c] = clo[node, c]
-                    chi[left, c] = chi[node, c]
-                    clo[right, c] = clo[node, c]
-                    chi[right, c] = chi[node, c]
-                chi[left, dim] = split
-                clo[right, dim] = split
-        first = 2 * first + 1
-        width *= 2
 
 
 @kernel(inline="always")
@@ -389,21 +296,24 @@ def morton_perm(pts, bits):  # pragma: no cover - compiled
 
 
 @kernel()
-def _build_morton(pts, leaf_size):  # pragma: no cover - compiled
-    """Tree on ``(P, 3)`` points from their Morton order, in the explicit layout of
-    :func:`_descend`: ``(tree_points, perm, start, end, child, split_dim, left_max, right_min,
-    max_depth)``.
+def _build(pts, leaf_size):  # pragma: no cover - compiled
+    """Tree on ``(P, D)`` points in the layout of :func:`_descend`: ``(tree_points, perm,
+    start, end, child, split_dim, left_max, right_min, max_depth)``.
 
-    Points are radix-sorted by 30-bit Morton code; a node (a run of the sorted points) splits
-    where the highest bit that differs inside it flips (found by binary search): an octree-like
-    cut along that bit's axis, whose sides are separated by ``left_max <= right_min`` measured
-    on the points themselves (exact, whatever the quantisation). A run whose points share one
-    code (dense clusters, duplicates) is split at its median along its widest side instead.
-    Leaves hold at most ``leaf_size`` points. 3-4x faster to build than the median tree of
-    :func:`_build_subtree` (no selection), and as fast to query.
+    3-D points are radix-sorted by 30-bit Morton code; a node (a run of the sorted points)
+    splits where the highest bit that differs inside it flips (found by binary search): an
+    octree-like cut along that bit's axis, whose sides are separated by ``left_max <=
+    right_min`` measured on the points themselves (exact, whatever the quantisation). A run
+    whose points share one code (dense clusters, duplicates; every run when ``D != 3``) is
+    split at its median along its widest side instead. Leaves hold at most ``leaf_size``
+    points. For 3-D clouds 3-4x faster to build than median splits everywhere (no selection),
+    and as fast to query.
     """
     n, d = pts.shape
-    perm, codes = _radix_argsort(_morton_codes(pts, 10), 10)
+    if d == 3:
+        perm, codes = _radix_argsort(_morton_codes(pts, 10), 10)
+    else:
+        perm, codes = np.arange(n), np.zeros(n, np.uint32)
     tp = np.empty_like(pts)
     for i in range(n):
         for c in range(d):
@@ -513,21 +423,6 @@ def _grown(arr, size, fill):  # pragma: no cover - compiled
     return out
 
 
-@kernel()
-def _explicit(start, end, split_dim, split_val, depth):  # pragma: no cover - compiled
-    """The median tree's implicit layout as the explicit one of :func:`_descend`."""
-    n_nodes = start.shape[0]
-    n_inner = (1 << depth) - 1
-    child = np.full(n_nodes, -1, np.int64)
-    dims = np.zeros(n_nodes, np.int64)
-    vals = np.zeros(n_nodes, split_val.dtype)
-    for node in range(n_inner):
-        child[node] = 2 * node + 1
-        dims[node] = split_dim[node]
-        vals[node] = split_val[node]
-    return child, dims, vals, vals
-
-
 class KDTree:
     """The tree over ``(P, D)`` float32/float64 points (C-contiguous); building and querying
     release the GIL.
@@ -538,32 +433,9 @@ class KDTree:
         perm: ``(P,)`` int64 original index of each tree position.
     """
 
-    def __init__(
-        self,
-        pts: np.ndarray,
-        leaf_size: int = LEAF_SIZE,
-        parallel: Callable[[list[Callable[[], Any]]], Any] | None = None,
-    ):
-        """3-D points get the Morton-order tree (:func:`_build_morton`); other dimensions the
-        median tree, whose two halves are built by concurrent tasks when ``parallel`` (a
-        runner of a list of callables on several threads) is given."""
-        if pts.shape[1] == 3:
-            (tp, perm, start, end, child, split_dim, left_max, right_min,
-             max_depth) = _build_morton(pts, leaf_size)
-        else:
-            arrays = _build_init(pts, leaf_size)
-            tp, perm, start, end, split_dim, split_val, _, _, depth = arrays
-            if parallel is None or depth < 2:
-                _build_subtree(*arrays, 0, depth)
-            else:
-                _build_subtree(*arrays, 0, 1)
-                parallel([partial(_build_subtree, *arrays, r, depth - 1) for r in (1, 2)])
-            child, split_dim, left_max, right_min = _explicit(start, end, split_dim, split_val,
-                                                              depth)
-            max_depth = depth
-        self.points, self.perm, self._start, self._end = tp, perm, start, end
-        self._child, self._split_dim = child, split_dim
-        self._left_max, self._right_min, self._max_depth = left_max, right_min, max_depth
+    def __init__(self, pts: np.ndarray, leaf_size: int = LEAF_SIZE):
+        (self.points, self.perm, self._start, self._end, self._child, self._split_dim,
+         self._left_max, self._right_min, self._max_depth) = _build(pts, leaf_size)
 
     def query(
         self,

@@ -225,10 +225,10 @@ def _run_jobs(jobs: list[_Job], threads: int) -> None:
     _parallel(tasks, threads)
 
 
-def _tree(pts: np.ndarray, parallel: Any = None) -> Any:
+def _tree(pts: np.ndarray) -> Any:
     from spacetime.shapes.metrics._kdtree import KDTree
 
-    return KDTree(pts, parallel=parallel)
+    return KDTree(pts)
 
 
 def _order(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -320,10 +320,6 @@ def _tree_group(
         clouds += [px, py] if outy is not None else [py, px]
     if outy is not None:
         built = _build_all([partial(_tree, c) for c in clouds], clouds, threads)
-    elif (len(group) == 1 and threads > 1 and clouds[0].shape[0] >= 2 * _CHUNK_MIN
-          and clouds[0].shape[1] != 3):
-        # one median-split tree (not 3-D) to build: its two halves on the threads instead
-        built = [_tree(clouds[0], partial(_parallel, threads=threads)), _order(clouds[1])]
     else:
         built = _build_all(
             [partial(_tree if i % 2 == 0 else _order, c) for i, c in enumerate(clouds)],
