@@ -21,8 +21,9 @@ def test_table_toy_slow_fusion_default_input(capsys):
 
 
 def test_table_errors(capsys):
-    assert main(["video", "table", "nope"]) == 1
-    assert "model: expected one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["video", "table", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
     assert main(["video", "table", "c3d", "--input", "3,16,112"]) == 1
     assert "--input: expected C,T,H,W" in capsys.readouterr().err
     assert main(["video", "table", "c3d", "--model-kwargs", '{"bogus": 1}']) == 1
@@ -54,9 +55,11 @@ def test_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
         assert (run / name).is_file(), name
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
     assert ckpt["meta"]["model"] == "toy-slow-fusion" and len(ckpt["meta"]["classes"]) == 8
-    assert ckpt["meta"]["model_kwargs"] == {"num_classes": 8}
+    assert ckpt["meta"]["model_kwargs"] == {"num_classes": 8, "width": 12}  # every argument
+    assert ckpt["meta"]["family"] == "video" and ckpt["meta"]["schema"] == 2
     out = capsys.readouterr().out
     assert "epoch 1" in out and "run directory" in out
+    assert "lr 0 " not in out  # the rate printed is the one the epoch's last step used
 
     # resume: a third epoch continues from the checkpoint
     assert main(_train_args(run, "--epochs", "3", "--resume")) == 0
@@ -69,7 +72,9 @@ def test_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
                  "--num-clips", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "video" in out and "top-1 %" in out
+    assert "on synthetic-motion: test split, 16 item(s)" in out
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    assert metrics["split"] == "test" and metrics["num_items"] == 16
     assert metrics["num_clips"] == 2
     assert metrics["clip"]["num_samples"] == 2 * metrics["video"]["num_samples"]
     assert len(metrics["video"]["confusion"]) == 8
@@ -94,7 +99,7 @@ def test_train_resume_eval_predict(tmp_path, monkeypatch, capsys):
     assert main(["video", "predict", str(tmp_path / "bad.mp4"), "--checkpoint", ckpt_path]) == 1
     assert "bad.mp4" in capsys.readouterr().err
     assert main(["video", "eval", "--checkpoint", ckpt_path, "--num-clips", "0"]) == 1
-    assert "--num-clips: expected an int >= 1" in capsys.readouterr().err
+    assert "num_clips: expected an int >= 1" in capsys.readouterr().err
 
 
 def test_cli_user_errors(tmp_path, monkeypatch, capsys):
@@ -102,17 +107,20 @@ def test_cli_user_errors(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("SPACETIME_CACHE", str(tmp_path / "cache"))
     assert main(_train_args(tmp_path / "r", "--data", "imagenet")) == 1
-    assert "--data: expected synthetic-motion" in capsys.readouterr().err
+    assert "data: expected one of synthetic-motion" in capsys.readouterr().err
     assert main(_train_args(tmp_path / "r", "--resume")) == 1
-    assert "--resume: no checkpoint" in capsys.readouterr().err
-    assert main(_train_args(tmp_path / "r", "--model", "nope")) == 1
-    assert "model: expected one of" in capsys.readouterr().err
+    assert "resume: no checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(_train_args(tmp_path / "r", "--model", "nope"))
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    assert main(_train_args(tmp_path / "r", "--model-kwargs", '{"bogus": 1}')) == 1
+    assert "does not take 'bogus'" in capsys.readouterr().err
     assert main(["video", "eval", "--checkpoint", str(tmp_path / "none.pt")]) == 1
     assert "no such file" in capsys.readouterr().err
     foreign = tmp_path / "foreign.pt"
     torch.save({"format": "spacetime-checkpoint", "version": 1, "model": {}, "meta": {}}, foreign)
     assert main(["video", "predict", "x.mp4", "--checkpoint", str(foreign)]) == 1
-    assert "missing meta['model']" in capsys.readouterr().err
+    assert "meta['model'] missing" in capsys.readouterr().err
     assert main(["video"]) == 2
 
 
@@ -129,9 +137,11 @@ def test_train_and_eval_on_a_video_folder(tmp_path, capsys):
             "--out", str(run), "--no-progress", "--no-tensorboard"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "4 classes, 10 train / 2 val clips" in out
+    # 3 videos per class: 1 in the fixed test hold-out, 1 for validation, 1 for training
+    assert "4 classes, 4 train / 4 val videos" in out
     assert main(["video", "eval", "--checkpoint", str(run / "checkpoints" / "last.pt"),
                  "--num-clips", "2", "--no-progress", "--out", str(tmp_path / "ev")]) == 0
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
-    assert metrics["video"]["num_samples"] == 2 and metrics["clip"]["num_samples"] == 4
+    assert metrics["video"]["num_samples"] == 4 and metrics["clip"]["num_samples"] == 8
     assert metrics["classes"] == ["blue_cross", "green_triangle", "red_disc", "yellow_ring"]
+    assert "test split, 4 item(s)" in capsys.readouterr().out

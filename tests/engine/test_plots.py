@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from spacetime.engine.plots import plot_confusion_matrix, plot_training_curves
 from spacetime.errors import InputError
-from spacetime.viz.plots import plot_confusion_matrix, plot_training_curves
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

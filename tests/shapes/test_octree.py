@@ -168,11 +168,11 @@ def test_bad_inputs():
         Octree.from_dense(_sphere(4)).query_index(torch.zeros(3, 3, dtype=torch.long))
 
 
-def test_from_mesh_matches_voxelize_mesh():
-    from spacetime.shapes.convert import ico_sphere, voxelize_mesh
+def test_mesh_to_octree_matches_voxelize_mesh():
+    from spacetime.shapes.convert import ico_sphere, mesh_to_octree, voxelize_mesh
 
     mesh = ico_sphere(1)
-    tree = Octree.from_mesh(mesh, 3, mode="surface")
+    tree = mesh_to_octree(mesh, 3, mode="surface")
     ref = voxelize_mesh(mesh, 8, mode="surface")
     assert tree.dtype == torch.bool
     assert torch.equal(tree.to_dense(), ref.grid > 0.5)

@@ -78,6 +78,9 @@ def test_builder_names():
         "spatial-stream",
         "temporal-stream",
         "two-stream",
+        "toy-late-fusion",
+        "toy-early-fusion",
+        "toy-slow-fusion",
     }
 
 

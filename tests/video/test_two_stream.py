@@ -488,14 +488,36 @@ def test_cli_train_and_eval_two_stream(tmp_path, monkeypatch, capsys):
     assert "training two-stream (L=3, flow: dis on the fly, fusion linear)" in out
     for stage in ("[spatial] epoch 1", "[temporal] epoch 1", "[fusion] epoch 1"):
         assert stage in out
-    ckpt = run / "checkpoints" / "last.pt"
-    assert ckpt.is_file() and (run / "temporal" / "checkpoints" / "last.pt").is_file()
+    ckpt = run / "checkpoints" / "best.pt"
+    assert ckpt.is_file() and (run / "checkpoints" / "last.pt").is_file()
+    assert (run / "temporal" / "checkpoints" / "last.pt").is_file()
     assert main(["video", "eval", "--checkpoint", str(ckpt), "--num-clips", "2",
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "two-stream (linear fusion)" in out and "2 clip(s)" in out
+    assert "two-stream (epoch 1) on synthetic-motion: test split, 16 item(s)" in out
+    assert "2 clip(s)" in out
     for name in ("spatial", "temporal", "fusion"):
         assert any(line.startswith(name) for line in out.splitlines())
     assert (run / "eval" / "metrics.json").is_file()
+
+    # predict on a video file: flow computed on the fly, fused probabilities
+    from spacetime.video.io import write_video
+
+    clip = (torch.arange(12 * 3 * 32 * 32) % 251).to(torch.uint8).view(12, 3, 32, 32)
+    video = write_video(tmp_path / "clip.mp4", clip, 8)
+    assert main(["video", "predict", str(video), "--checkpoint", str(ckpt), "--num-clips", "2",
+                 "--json"]) == 0
+    import json
+
+    pred = json.loads(capsys.readouterr().out)
+    assert pred["num_clips"] == 2 and len(pred["top"]) == 5
+    # a stage checkpoint rebuilds its own stream
+    from spacetime.api import load_model
+
+    stage = load_model(run / "spatial" / "checkpoints" / "best.pt", device="cpu")
+    assert stage.spec.model == "spatial-stream" and type(stage.model).__name__ == "SpatialStream"
+    assert main(["video", "predict", str(video), "--checkpoint",
+                 str(run / "spatial" / "checkpoints" / "best.pt")]) == 1
+    assert "use the run's checkpoints/best.pt" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 1
-    assert "--resume: not supported for two-stream runs" in capsys.readouterr().err
+    assert "resume: not supported for two-stream runs" in capsys.readouterr().err

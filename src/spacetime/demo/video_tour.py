@@ -3,13 +3,13 @@
 The classes of :class:`~spacetime.video.SyntheticMotion` differ **only by motion** (the same kind
 of textured object moves left/right/up/down, rotates or grows/shrinks; every single frame has the
 same distribution in every class). A single-frame CNN therefore stays at chance while a slow-fusion
-3D CNN learns the classes — the lecture's point, measured. Both models are trained through the
-``spacetime video train`` command (the shared engine) and evaluated with test-time clip averaging.
+3D CNN learns the classes — the lecture's point, measured. Both models are trained with
+:func:`spacetime.api.video.train` (the shared engine; validation on the val split) and evaluated
+on the held-out test split with test-time clip averaging (:func:`spacetime.api.video.evaluate`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ def run_video_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) -
     """Train single-frame vs slow-fusion on the motion classes; write a report under
     ``out_dir``; return the figures."""
     from spacetime.analysis import format_layer_table, layer_table
-    from spacetime.cli.main import main as cli
+    from spacetime.api import video
     from spacetime.video import SyntheticMotion
     from spacetime.video.models import c3d, toy_early_fusion, toy_late_fusion, toy_slow_fusion
 
@@ -53,24 +53,19 @@ def run_video_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) -
     rows = []
     for name in ("single-frame", "slow-fusion"):
         run = out / "runs" / name
-        cli([
-            "video", "train", "--model", name, "--model-kwargs", '{"channels": [16, 32, 32]}',
-            "--data", "synthetic-motion", "--classes", "motion", "--frames", str(frames),
-            "--size", str(size), "--epochs", str(epochs), "--optimizer", "adam", "--lr", "0.01",
-            "--seed", str(seed), "--out", str(run), "--no-progress", "--no-tensorboard",
-        ])
-        cli([
-            "video", "eval", "--checkpoint", str(run / "checkpoints" / "best.pt"),
-            "--num-clips", "2", "--out", str(run / "eval"), "--no-progress",
-        ])
-        res = json.loads((run / "eval" / "metrics.json").read_text())
+        video.train(name, "synthetic-motion", model_kwargs={"channels": [16, 32, 32]},
+                    classes="motion", frames=frames, size=size, epochs=epochs,
+                    optimizer="adam", lr=0.01, seed=seed, out=run, progress=False,
+                    tensorboard=False)
+        res = video.evaluate(run / "checkpoints" / "best.pt", num_clips=2,
+                             out=run / "eval").metrics
         figures[name] = {"clip_top1": res["clip"]["top1"], "video_top1": res["video"]["top1"]}
         rows.append([name, f"{100 * res['clip']['top1']:.1f}",
                      f"{100 * res['video']['top1']:.1f}", f"{100 / 8:.1f}"])
         report.image(f"runs/{name}/curves.png", f"{name} training curves")
         report.image(f"runs/{name}/eval/confusion.png", f"{name} confusion matrix")
     report.section(
-        "Held-out accuracy (%), video = mean of the probabilities of 2 clips",
+        "Test-split accuracy (%), video = mean of the probabilities of 2 clips",
         format_table(["model", "clip top-1", "video top-1", "chance"], rows),
     )
 

@@ -20,6 +20,7 @@ from spacetime.engine.data import (
     move_to_device,
     set_loader_epoch,
 )
+from spacetime.engine.device import resolve_device
 from spacetime.engine.distributed import (
     DistInfo,
     ShardSampler,
@@ -56,6 +57,7 @@ __all__ = [
     "StepFn",
     "unwrap_model",
     "build_loader",
+    "resolve_device",
     "ResumableDistributedSampler",
     "move_to_device",
     "batch_size_of",

@@ -145,7 +145,7 @@ class RunDir:
     def plot_curves(self, history: Sequence[Mapping[str, Any]]) -> Path | None:
         if not self.enabled or not history:
             return None
-        from spacetime.viz.plots import plot_training_curves
+        from spacetime.engine.plots import plot_training_curves
 
         return plot_training_curves(history, self.root / "curves.png")
 

@@ -37,6 +37,7 @@ from torch import nn
 from spacetime.checks import check_in, check_int, check_positive
 from spacetime.engine.checkpoint import load_checkpoint, save_checkpoint
 from spacetime.engine.data import batch_size_of, move_to_device, set_loader_epoch
+from spacetime.engine.device import resolve_device
 from spacetime.engine.distributed import DistInfo, all_reduce_sums, barrier, get_dist_info
 from spacetime.engine.optim import OPTIMIZERS, SCHEDULERS, build_optimizer, build_scheduler
 from spacetime.engine.rundir import RunDir
@@ -66,7 +67,8 @@ class TrainConfig:
         amp_dtype: ``float16`` (with loss scaling) or ``bfloat16`` (no scaling needed).
         grad_clip: max global gradient L2 norm (None = no clipping).
         seed: the run's seed (recorded; the caller seeds with ``seed_everything``).
-        device: ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun: ``cuda:LOCAL_RANK``).
+        device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``
+            (under torchrun: ``cuda:LOCAL_RANK``).
         out_dir: run directory (None = write nothing).
         progress: tqdm progress bars (shown only on rank 0 when stderr is a TTY).
         tensorboard: write TensorBoard scalars to ``out_dir/tb``.
@@ -78,6 +80,13 @@ class TrainConfig:
         checkpoint_every: also write ``last.pt`` every this many optimiser steps inside an
             epoch (None = only at epoch ends); resuming from such a checkpoint skips the
             batches already done, exactly (with :func:`build_loader` loaders).
+        max_steps: stop after this many optimiser steps in all (a trial run); the schedule
+            spans ``min(epochs * steps_per_epoch, max_steps)`` steps and the epoch in which
+            the cap is reached is closed (validated, logged, checkpointed) as usual. A run
+            resumed from a capped checkpoint continues with the next epoch.
+        find_unused_parameters: passed to ``DistributedDataParallel`` (needed by models
+            whose forward pass leaves some parameters out of the loss, e.g. detectors on a
+            batch without positive proposals).
     """
 
     epochs: int = 10
@@ -102,6 +111,8 @@ class TrainConfig:
     log_every: int = 50
     plot: bool = True
     checkpoint_every: int | None = None
+    max_steps: int | None = None
+    find_unused_parameters: bool = False
 
     def validate(self) -> None:
         """Raise :class:`~spacetime.errors.InputError` on an invalid field."""
@@ -118,6 +129,8 @@ class TrainConfig:
         check_int(self.log_every, "log_every", min_value=1)
         if self.checkpoint_every is not None:
             check_int(self.checkpoint_every, "checkpoint_every", min_value=1)
+        if self.max_steps is not None:
+            check_int(self.max_steps, "max_steps", min_value=1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,12 +239,9 @@ class Trainer:
         self.config.validate()
         cfg = self.config
         self.dist: DistInfo = get_dist_info()
-        device = torch.device(cfg.device)
-        if device.type == "cuda":
-            if not torch.cuda.is_available():
-                raise InputError("device: expected an available device, got 'cuda' (no GPU)")
-            if self.dist.is_distributed:
-                device = torch.device("cuda", self.dist.local_rank)
+        device = torch.device(resolve_device(cfg.device))
+        if device.type == "cuda" and self.dist.is_distributed:
+            device = torch.device("cuda", self.dist.local_rank)
         self.device = device
         self.model = model.to(device)
         self.train_loader = train_loader
@@ -243,7 +253,9 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [device.index] if device.type == "cuda" else None
-            self.ddp_model: nn.Module = DistributedDataParallel(self.model, device_ids=ids)
+            self.ddp_model: nn.Module = DistributedDataParallel(
+                self.model, device_ids=ids,
+                find_unused_parameters=cfg.find_unused_parameters)
         else:
             self.ddp_model = self.model
         try:
@@ -251,6 +263,8 @@ class Trainer:
         except TypeError as exc:
             raise InputError("train_loader: expected a loader with len()") from exc
         total = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
         self.optimizer = optimizer or build_optimizer(
             self.model, cfg.optimizer, lr=cfg.lr, momentum=cfg.momentum,
             weight_decay=cfg.weight_decay,
@@ -271,6 +285,7 @@ class Trainer:
         )
         self.epoch = 0  # completed epochs
         self.step = 0  # completed optimiser steps
+        self._step_lr: float | None = None  # learning rate of the latest optimiser step
         self.history: list[dict[str, Any]] = []
         # mid-epoch state: batches done in the unfinished epoch, its partial sums, and the
         # train loader's generator states at the epoch's start (to recreate its iterator)
@@ -417,6 +432,7 @@ class Trainer:
                     if self.config.grad_clip is not None:
                         self.scaler.unscale_(self.optimizer)
                         nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+                    self._step_lr = float(self.optimizer.param_groups[0]["lr"])
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
                     self.scheduler.step()
@@ -429,6 +445,8 @@ class Trainer:
                 count += n
                 if show:
                     bar.set_postfix(loss=f"{float(loss_d):.4f}")
+                if train and self._capped():
+                    break
                 if (every and train and self.step % every == 0
                         and (total_batches is None or batches < total_batches)):
                     self._save_partial(batches, sums, count)
@@ -438,6 +456,11 @@ class Trainer:
         totals = all_reduce_sums({**local, "__n": count}, self.device)
         n_all = totals.pop("__n")
         return {k: (v / n_all if n_all else float("nan")) for k, v in totals.items()}
+
+    def _capped(self) -> bool:
+        """True once ``config.max_steps`` optimiser steps are done."""
+        cap = self.config.max_steps
+        return cap is not None and self.step >= cap
 
     def _save_partial(self, batches: int, sums: dict[str, Any], count: float) -> None:
         """Write ``last.pt`` inside an epoch (call on every rank: sums are all-reduced)."""
@@ -500,7 +523,7 @@ class Trainer:
             self.run.write_config({**cfg.to_dict(), "meta": self.meta,
                                    "world_size": self.dist.world_size})
         try:
-            while self.epoch < stop:
+            while self.epoch < stop and not self._capped():
                 e = self.epoch
                 set_loader_epoch(self.train_loader, e)
                 gens = self._generators()
@@ -514,8 +537,11 @@ class Trainer:
                 tr = self._run_epoch(self.train_loader, train=True,
                                      desc=f"epoch {e + 1}/{cfg.epochs}")
                 self._batches_done, self._partial = 0, None
-                row: dict[str, Any] = {"epoch": e + 1, "step": self.step,
-                                       "lr": float(self.optimizer.param_groups[0]["lr"])}
+                # the learning rate of the epoch's last step (the scheduler has already moved
+                # on to the next step's value, 0 at the end of a cosine schedule)
+                lr = self._step_lr if self._step_lr is not None else \
+                    float(self.optimizer.param_groups[0]["lr"])
+                row: dict[str, Any] = {"epoch": e + 1, "step": self.step, "lr": lr}
                 row.update({f"train/{k}": v for k, v in tr.items()})
                 if self.val_loader is not None:
                     set_loader_epoch(self.val_loader, e)

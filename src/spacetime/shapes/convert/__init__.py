@@ -42,7 +42,12 @@ from spacetime.shapes.convert.primitives import (
     torus_mesh,
 )
 from spacetime.shapes.convert.sampling import sample_points_from_meshes
-from spacetime.shapes.convert.voxelize import triangle_box_overlap, voxelize_mesh, voxelize_points
+from spacetime.shapes.convert.voxelize import (
+    mesh_to_octree,
+    triangle_box_overlap,
+    voxelize_mesh,
+    voxelize_points,
+)
 
 __all__ = [
     "cubify",
@@ -79,5 +84,6 @@ __all__ = [
     "sample_points_from_meshes",
     "voxelize_mesh",
     "voxelize_points",
+    "mesh_to_octree",
     "triangle_box_overlap",
 ]

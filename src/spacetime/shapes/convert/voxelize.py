@@ -34,7 +34,7 @@ from spacetime.errors import InputError
 from spacetime.shapes.convert._common import mesh_lists, new_voxelgrid, points_lists
 from spacetime.shapes.convert.mesh_distance import _one_mesh_winding
 
-__all__ = ["voxelize_mesh", "voxelize_points", "triangle_box_overlap"]
+__all__ = ["voxelize_mesh", "voxelize_points", "mesh_to_octree", "triangle_box_overlap"]
 
 
 def _overlap_both(
@@ -344,3 +344,14 @@ def voxelize_points(
             occ[(idx[:, 2] * h + idx[:, 1]) * w + idx[:, 0]] = True
         grids.append(occ.reshape(d, h, w))
     return new_voxelgrid(torch.stack(grids).to(dtype), origins, sizes)
+
+
+def mesh_to_octree(meshes: Any, depth: int, *, mode: str = "solid") -> Any:
+    """Occupancy :class:`~spacetime.shapes.structures.Octree` of a ``Meshes`` batch voxelised
+    at ``2**depth`` per side by :func:`voxelize_mesh` (``mode="solid"`` fills the inside,
+    ``"surface"`` keeps the voxels the surface passes through); same origin and voxel size."""
+    from spacetime.shapes.structures.octree import Octree
+
+    check_int(depth, "depth", min_value=0)
+    vox = voxelize_mesh(meshes, 1 << depth, mode=mode)
+    return Octree.from_dense(vox.grid > 0.5, depth, origin=vox.origin, voxel_size=vox.voxel_size)

@@ -85,7 +85,8 @@ def _as_vec1(value: Any, n: int, name: str, device, dtype) -> torch.Tensor:
 class Octree:
     """A batch of octrees over cubic grids of side ``2**depth`` (see the module docstring).
 
-    Build with :meth:`from_dense`, :meth:`from_points` or :meth:`from_mesh` rather than calling
+    Build with :meth:`from_dense`, :meth:`from_points` or
+    :func:`spacetime.shapes.convert.mesh_to_octree` rather than calling
     the constructor.
 
     Args:
@@ -349,21 +350,6 @@ class Octree:
             dtype=torch.bool,
             origin=lo.to(torch.float32),
             voxel_size=vs,
-        )
-
-    @classmethod
-    def from_mesh(cls, meshes: Any, depth: int, *, mode: str = "solid") -> Octree:
-        """Occupancy octree of a ``Meshes`` batch voxelised at ``2**depth`` per side.
-
-        Uses :func:`spacetime.shapes.convert.voxelize_mesh` (``mode="solid"`` fills the inside,
-        ``"surface"`` keeps the voxels the surface passes through).
-        """
-        check_int(depth, "depth", min_value=0)
-        from spacetime.shapes.convert import voxelize_mesh
-
-        vox = voxelize_mesh(meshes, 1 << depth, mode=mode)
-        return cls.from_dense(
-            vox.grid > 0.5, depth, origin=vox.origin, voxel_size=vox.voxel_size
         )
 
     # ------------------------------------------------------------------ properties

@@ -17,7 +17,20 @@ from spacetime.video.datasets.base import (
 from spacetime.video.datasets.flow_clips import FlowClips, flow_cache_sources, stack_flows
 from spacetime.video.datasets.folder import VIDEO_EXTENSIONS, VideoFolder, find_videos
 from spacetime.video.datasets.hmdb51 import HMDB51, read_hmdb51_split
-from spacetime.video.datasets.kinetics import Kinetics, kinetics_filename, read_kinetics_csv
+from spacetime.video.datasets.kinetics import (
+    Kinetics,
+    kinetics_filename,
+    locate_kinetics_video,
+    read_kinetics_csv,
+)
+from spacetime.video.datasets.multiclip import MultiClipVideos
+from spacetime.video.datasets.splits import (
+    VIDEO_DATA_FORMS,
+    VideoData,
+    VideoSplits,
+    video_group,
+    video_splits,
+)
 from spacetime.video.datasets.synthetic import (
     APPEARANCE_CLASSES,
     MOTION_CLASSES,
@@ -44,6 +57,13 @@ __all__ = [
     "Kinetics",
     "read_kinetics_csv",
     "kinetics_filename",
+    "locate_kinetics_video",
+    "MultiClipVideos",
+    "VIDEO_DATA_FORMS",
+    "VideoData",
+    "VideoSplits",
+    "video_splits",
+    "video_group",
     "SyntheticMotion",
     "generate_synthetic_motion",
     "synthetic_class_names",

@@ -13,7 +13,9 @@ from spacetime.video.clips import RandomClipSampler, UniformClipSampler
 from spacetime.video.datasets.base import LabeledVideoDataset
 from spacetime.video.datasets.folder import check_missing
 
-__all__ = ["Kinetics", "read_kinetics_csv", "kinetics_filename"]
+__all__ = ["Kinetics", "read_kinetics_csv", "kinetics_filename", "locate_kinetics_video"]
+
+KINETICS_EXTENSIONS = (".mp4", ".mkv", ".webm")
 
 _COLUMNS = ("label", "youtube_id", "time_start", "time_end")
 
@@ -23,6 +25,28 @@ def kinetics_filename(
 ) -> str:
     """The conventional file name ``{youtube_id}_{start:06d}_{end:06d}.mp4``."""
     return f"{youtube_id}_{int(float(time_start)):06d}_{int(float(time_end)):06d}{ext}"
+
+
+def locate_kinetics_video(
+    root: str | os.PathLike, row: dict[str, str],
+    extensions: Sequence[str] = KINETICS_EXTENSIONS,
+) -> str:
+    """Path of the video of a CSV ``row`` under ``root/[split/]<label>/`` (labels with spaces
+    may also use underscores in folder names); the first candidate when none exists."""
+    root = Path(root).expanduser()
+    labels = [row["label"], row["label"].replace(" ", "_")]
+    parents = [root / row["split"]] if row.get("split") else []
+    parents.append(root)
+    first = None
+    for ext in extensions:
+        name = kinetics_filename(row["youtube_id"], row["time_start"], row["time_end"], ext)
+        for parent in parents:
+            for label in labels:
+                p = parent / label / name
+                first = first or p
+                if p.is_file():
+                    return str(p)
+    return str(first)
 
 
 def read_kinetics_csv(csv_path: str | os.PathLike) -> list[dict[str, str]]:
@@ -72,7 +96,7 @@ class Kinetics(LabeledVideoDataset):
         train: bool = True,
         *,
         class_names: Sequence[str] | None = None,
-        extensions: Sequence[str] = (".mp4", ".mkv", ".webm"),
+        extensions: Sequence[str] = KINETICS_EXTENSIONS,
         missing: str = "skip",
         **kwargs: Any,
     ) -> None:
@@ -85,23 +109,8 @@ class Kinetics(LabeledVideoDataset):
         for r in rows:
             if r["label"] not in by_name:
                 raise FileFormatError(f"{csv_path}: label {r['label']!r} not in class_names")
-            videos.append((self._locate(r, extensions), by_name[r["label"]]))
+            videos.append((locate_kinetics_video(self.root, r, extensions), by_name[r["label"]]))
         videos = check_missing(videos, missing, "Kinetics")
         kwargs.setdefault("clip_sampler",
                           RandomClipSampler(16) if train else UniformClipSampler(16, 10))
         super().__init__(videos, names, **kwargs)
-
-    def _locate(self, row: dict[str, str], extensions: Sequence[str]) -> str:
-        labels = [row["label"], row["label"].replace(" ", "_")]
-        parents = [self.root / row["split"]] if row.get("split") else []
-        parents.append(self.root)
-        first = None
-        for ext in extensions:
-            name = kinetics_filename(row["youtube_id"], row["time_start"], row["time_end"], ext)
-            for parent in parents:
-                for label in labels:
-                    p = parent / label / name
-                    first = first or p
-                    if p.is_file():
-                        return str(p)
-        return str(first)

@@ -426,6 +426,8 @@ def train_two_stream(
     fusion_config: Any = None,
     out_dir: str | None = None,
     meta: Mapping[str, Any] | None = None,
+    stage_meta: Mapping[str, Mapping[str, Any]] | None = None,
+    keep_best: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train the spatial stream, the temporal stream, then (``fusion="linear"``) the fusion.
@@ -443,7 +445,13 @@ def train_two_stream(
         fusion_config: config of the fusion stage (default: ``config``).
         out_dir: run root; stages write ``out_dir/spatial``, ``out_dir/temporal``,
             ``out_dir/fusion`` (None = write nothing).
-        meta: stored in each stage's checkpoints.
+        meta: stored in each stage's checkpoints (with ``"stage"`` added).
+        stage_meta: per-stage metadata instead (``{"spatial": {...}, "temporal": {...},
+            "fusion": {...}}``), e.g. specs that rebuild each stage's own model.
+        keep_best: after each stage, reload its best validation epoch
+            (``out_dir/<stage>/checkpoints/best.pt``) before the next stage, so the fusion is
+            trained on the best streams and the returned model is the best of every stage
+            (needs ``out_dir``).
         log: per-epoch log lines (each prefixed with the stage name).
 
     Returns:
@@ -464,22 +472,39 @@ def train_two_stream(
     def stage_log(name: str) -> Callable[[str], None] | None:
         return None if log is None else (lambda line: log(f"[{name}] {line}"))
 
+    if keep_best and out_dir is None:
+        raise InputError("keep_best: needs out_dir (the best epochs are read back from there)")
+
+    def stage_meta_of(name: str) -> dict[str, Any]:
+        if stage_meta is not None and name in stage_meta:
+            return dict(stage_meta[name])
+        return {**(meta or {}), "stage": name}
+
+    def fit(trainer: Any) -> list[dict[str, Any]]:
+        history = trainer.fit()
+        if keep_best and trainer.run is not None and trainer.run.best_checkpoint.is_file():
+            from spacetime.engine import load_checkpoint
+
+            state = load_checkpoint(trainer.run.best_checkpoint, map_location=trainer.device)
+            trainer.model.load_state_dict(state["model"])
+        return history
+
     histories: dict[str, Any] = {}
     model.set_freeze_streams(False)
     for name, stream, key in (("spatial", model.spatial, "rgb"),
                               ("temporal", model.temporal, "flow")):
         trainer = Trainer(stream, train_loader, val_loader, stage_cfg(cfg, name),
                           step_fn=ClassificationStep(input_key=key),
-                          meta={**(meta or {}), "stage": name}, log=stage_log(name))
-        histories[name] = trainer.fit()
+                          meta=stage_meta_of(name), log=stage_log(name))
+        histories[name] = fit(trainer)
     histories["fusion"] = []
     if model.fusion == "linear":
         model.set_freeze_streams(True)
         try:
             trainer = Trainer(model, train_loader, val_loader, stage_cfg(fcfg, "fusion"),
-                              step_fn=_FusionStep(), meta={**(meta or {}), "stage": "fusion"},
+                              step_fn=_FusionStep(), meta=stage_meta_of("fusion"),
                               log=stage_log("fusion"))
-            histories["fusion"] = trainer.fit()
+            histories["fusion"] = fit(trainer)
         finally:
             model.set_freeze_streams(False)
     model.eval()

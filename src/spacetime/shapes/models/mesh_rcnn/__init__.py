@@ -74,7 +74,11 @@ from spacetime.shapes.models.mesh_rcnn.viz import (
     second_view,
 )
 
+#: model name → builder: scene mode (detector + shape heads) and single-object mode
+MESH_RCNN_BUILDERS = {"mesh-rcnn": mesh_rcnn, "mesh-rcnn-single": mesh_rcnn_single}
+
 __all__ = [
+    "MESH_RCNN_BUILDERS",
     # K-space
     "intrinsics_params",
     "camera_to_kspace",

@@ -1,0 +1,467 @@
+"""Video classification (single frame, late / early / slow fusion, C3D, video ResNets, the
+lecture's toy models): :func:`train`, :func:`evaluate`, :func:`predict`, :func:`load_model`.
+
+::
+
+    from spacetime.api import video
+
+    run = video.train("slow-fusion", "synthetic-motion", out="runs/sf", classes="motion",
+                      frames=8, size=32, epochs=6, optimizer="adam", lr=0.01,
+                      model_kwargs={"channels": [16, 32, 32]})
+    result = video.evaluate(run.best_checkpoint, num_clips=2)     # the test split
+    print(result)                                                  # a table
+    video.predict(run.best_checkpoint, "clip.mp4").top              # [{class, probability}]
+
+``data`` is a ``--data`` string (:data:`~spacetime.video.datasets.VIDEO_DATA_FORMS`); which
+videos are train / val / test is the documented rule of :mod:`spacetime.video.datasets.splits`
+(validation is carved from the training data, evaluation scores the test split). Two-stream
+checkpoints are handed to :mod:`spacetime.api.two_stream`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spacetime.api._common import (
+    EvalResult,
+    Log,
+    TrainOptions,
+    TrainResult,
+    checkpoints_of,
+    distributed_run,
+    engine_config,
+    fmt_pct,
+    resume_checkpoint,
+    train_options,
+)
+from spacetime.api.checkpoints import (
+    LoadedModel,
+    ModelSpec,
+    build_model,
+    complete_model_kwargs,
+)
+from spacetime.api.checkpoints import load_model as _load_any
+from spacetime.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULTS",
+    "VideoPrediction",
+    "train",
+    "evaluate",
+    "predict",
+    "load_model",
+    "video_model_kwargs",
+    "preprocess_for",
+    "clip_transform",
+    "video_datasets",
+]
+
+#: training defaults of the video family (:class:`~spacetime.api.TrainOptions`)
+DEFAULTS = TrainOptions(out="runs/video", epochs=10, batch_size=8, optimizer="sgd", lr=0.01,
+                        scheduler="cosine")
+
+
+def video_model_kwargs(model: str, num_classes: int, frames: int, size: int | tuple[int, int],
+                       given: Mapping[str, Any] | None = None,
+                       family: str = "video") -> dict[str, Any]:
+    """Every builder argument of a video model: the data's ``num_classes`` and clip geometry
+    (``num_frames``, ``frame_size``, ``input_size`` for the builders that take them), the
+    user's ``given`` ones, then the defaults."""
+    hw = [size, size] if isinstance(size, int) else list(size)
+    auto = {"num_classes": num_classes, "num_frames": frames, "frame_size": hw,
+            "input_size": [frames, *hw]}
+    return complete_model_kwargs(family, model, given, auto)
+
+
+def preprocess_for(kind: str, frames: int, size: int) -> dict[str, Any]:
+    """How clips are prepared for a model trained at ``frames`` × ``size`` × ``size``:
+    synthetic data is generated at size; files are decoded with the short side at
+    ``size · 128 / 112`` and centre- (eval) or randomly (train) cropped (C3D's recipe);
+    Kinetics mean / std."""
+    from spacetime.video.transforms import KINETICS_MEAN, KINETICS_STD
+
+    synthetic = kind == "synthetic-motion"
+    resize_to = size if synthetic else max(size, round(size * 128 / 112))
+    return {"kind": "synthetic" if synthetic else "crop", "frames": frames, "size": size,
+            "resize_to": resize_to, "mean": list(KINETICS_MEAN), "std": list(KINETICS_STD)}
+
+
+def clip_transform(pre: Mapping[str, Any], train: bool) -> Any:
+    """uint8 ``(T, 3, H, W)`` → normalised float ``(3, T, H, W)`` by ``pre``
+    (:func:`preprocess_for`). Synthetic clips are never flipped (left ≠ right there)."""
+    from spacetime.video import transforms as tr
+
+    if pre["kind"] == "synthetic":
+        return tr.Compose([tr.ToFloat(), tr.Resize(pre["size"]),
+                           tr.Normalize(pre["mean"], pre["std"]), tr.ConvertLayout()])
+    make = tr.video_train_transform if train else tr.video_eval_transform
+    return make(pre["size"], pre["resize_to"], mean=pre["mean"], std=pre["std"])
+
+
+@dataclass
+class VideoDatasets:
+    """The datasets of one data source and run: ``datasets[split]``, class names, the split
+    rule (one line) and the group id of every item (``groups[split]``)."""
+
+    datasets: dict[str, Any]
+    class_names: list[str]
+    rule: str
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+
+def video_datasets(
+    data: str,
+    options: Mapping[str, Any],
+    splits: tuple[str, ...],
+    *,
+    train_transform: Any,
+    eval_transform: Any,
+    decode_size: int | None = None,
+    num_clips: int = 1,
+    frames: int | None = None,
+    on_error: str = "skip",
+) -> VideoDatasets:
+    """Datasets of ``splits`` (``"train"``: one random clip per video, ``"val"``: the centre
+    clip, ``"test"`` — and ``"val"`` when ``num_clips > 1`` — ``num_clips`` evenly spaced clips
+    stacked per video) for ``data`` under ``options`` (``frames``, ``size``, ``classes``,
+    ``videos_per_class``, ``fold``, ``val_fraction``, ``seed``). ``frames`` overrides the clip
+    length (two-stream windows)."""
+    from spacetime.video.clips import RandomClipSampler, UniformClipSampler
+    from spacetime.video.datasets import (
+        LabeledVideoDataset,
+        MultiClipVideos,
+        SyntheticMotion,
+        VideoData,
+        video_splits,
+    )
+
+    spec = VideoData.parse(data)
+    T = int(frames or options["frames"])
+    seed = int(options.get("seed", 0))
+    out: dict[str, Any] = {}
+    if spec.kind == "synthetic-motion":
+        vpc = int(options.get("videos_per_class", 24))
+        common = {"classes": options.get("classes", "all"), "size": int(options["size"]),
+                  "seed": seed}
+        names: list[str] = []
+        for split in splits:
+            n = vpc if split == "train" else max(2, vpc // 4)
+            if split == "train" or (split == "val" and num_clips == 1):
+                t = train_transform if split == "train" else eval_transform
+                ds: Any = SyntheticMotion(split, videos_per_class=n, num_frames=T, transform=t,
+                                          **common)
+            else:
+                base = SyntheticMotion(split, videos_per_class=n,
+                                       num_frames=T if num_clips == 1 else 2 * T, **common)
+                ds = MultiClipVideos(base, T, num_clips, eval_transform)
+            out[split], names = ds, list(ds.class_names)
+        groups = {s: [f"synthetic://{s}/{i}" for i in range(len(out[s]))] for s in splits}
+        return VideoDatasets(out, names, "synthetic-motion: generated train / val / test "
+                             f"splits (disjoint seed streams, seed {seed})", groups)
+    lists = video_splits(spec, fold=int(options.get("fold", 1)),
+                         val_fraction=float(options.get("val_fraction", 0.1)), seed=seed)
+    kw = {"decode_size": decode_size, "on_error": on_error}
+    for split in splits:
+        videos = lists.split(split)
+        if split == "test" and not videos:
+            raise InputError(f"data: {spec} has no test split ({lists.rule}); pass data with "
+                             "one, e.g. kinetics:ROOT:TRAIN_CSV:VAL_CSV")
+        if split == "train":
+            out[split] = LabeledVideoDataset(videos, lists.class_names,
+                                             clip_sampler=RandomClipSampler(T),
+                                             transform=train_transform, seed=seed, **kw)
+        else:
+            k = 1 if split == "val" and num_clips == 1 else num_clips
+            out[split] = LabeledVideoDataset(videos, lists.class_names,
+                                             clip_sampler=UniformClipSampler(T, k),
+                                             transform=eval_transform, multi_clip=k > 1, **kw)
+    return VideoDatasets(out, lists.class_names, lists.rule,
+                         {s: lists.groups[s] for s in splits})
+
+
+def _data_options(frames: int, size: int, classes: str, videos_per_class: int, fold: int,
+                  val_fraction: float, seed: int) -> dict[str, Any]:
+    from spacetime.checks import check_in, check_int
+
+    check_int(frames, "frames", min_value=1)
+    check_int(size, "size", min_value=8)
+    check_in(classes, "classes", ("motion", "appearance", "all"))
+    check_int(videos_per_class, "videos_per_class", min_value=1)
+    check_in(fold, "fold", (1, 2, 3))
+    if not 0.0 <= float(val_fraction) < 1.0:
+        raise InputError(f"val_fraction: expected a value in [0, 1), got {val_fraction}")
+    return {"frames": frames, "size": size, "classes": classes,
+            "videos_per_class": videos_per_class, "fold": fold,
+            "val_fraction": float(val_fraction), "seed": seed}
+
+
+def train(
+    model: str = "slow-fusion",
+    data: str = "synthetic-motion",
+    *,
+    model_kwargs: Mapping[str, Any] | None = None,
+    frames: int = 16,
+    size: int = 112,
+    classes: str = "all",
+    videos_per_class: int = 24,
+    fold: int = 1,
+    val_fraction: float = 0.1,
+    log: Log = print,
+    **options: Any,
+) -> TrainResult:
+    """Train a video classifier; data-parallel under ``torchrun``.
+
+    Args:
+        model: a :data:`~spacetime.video.models.MODEL_BUILDERS` name (``two-stream`` is
+            handed to :func:`spacetime.api.two_stream.train` with ``options``).
+        data: ``synthetic-motion``, ``folder:ROOT``, ``ucf101:ROOT:SPLITDIR``,
+            ``hmdb51:ROOT:SPLITDIR`` or ``kinetics:ROOT:TRAIN_CSV:VAL_CSV``.
+        model_kwargs: builder arguments besides the ones taken from the data (``num_classes``,
+            ``num_frames``, ``frame_size``, ``input_size``), e.g. ``{"channels": [8, 16]}``
+            or ``{"checkpoint": "r3d_18.pth"}`` (initial weights, never downloaded).
+        frames, size: clip length ``T`` and frame size ``H = W``.
+        classes, videos_per_class: ``synthetic-motion``'s class family (``motion``,
+            ``appearance``, ``all``) and training videos per class.
+        fold: UCF101 / HMDB51 split 1–3.
+        val_fraction: share of each class's training groups held out for validation.
+        log: where progress lines go (rank 0 only; None: silent).
+        **options: :class:`~spacetime.api.TrainOptions` fields (``out``, ``epochs``, ``lr``,
+            ``batch_size``, ``device``, ``resume``, ``max_steps``, ``seed``, ...; defaults
+            :data:`DEFAULTS`).
+
+    Returns:
+        :class:`~spacetime.api.TrainResult`; the checkpoints hold a
+        :class:`~spacetime.api.ModelSpec` (:func:`load_model` needs nothing else).
+    """
+    from spacetime.engine import Trainer, build_loader, seed_everything
+    from spacetime.video.datasets import VideoData, collate_clips
+
+    if model == "two-stream":  # trained in stages, with flow: its own module
+        from spacetime.api import two_stream
+
+        return two_stream.train(data, model_kwargs=model_kwargs, frames=frames, size=size,
+                                classes=classes, videos_per_class=videos_per_class, fold=fold,
+                                val_fraction=val_fraction, log=log, **options)
+    opts = train_options(DEFAULTS, options)
+    spec_data = VideoData.parse(data)
+    dopts = _data_options(frames, size, classes, videos_per_class, fold, val_fraction, opts.seed)
+    video_model_kwargs(model, 1, frames, size, model_kwargs)  # unknown names fail before data
+    resume = resume_checkpoint(opts.resume, opts.out)
+    with distributed_run(opts.device) as info:
+        seed_everything(opts.seed)
+        pre = preprocess_for(spec_data.kind, frames, size)
+        # an unreadable video skipped on one rank would desynchronise the ranks: replace it
+        on_error = "retry_other" if info.is_distributed else "skip"
+        sets = video_datasets(str(spec_data), dopts, ("train", "val"),
+                              train_transform=clip_transform(pre, True),
+                              eval_transform=clip_transform(pre, False),
+                              decode_size=None if pre["kind"] == "synthetic" else pre["resize_to"],
+                              on_error=on_error)
+        kwargs = video_model_kwargs(model, len(sets.class_names), frames, size, model_kwargs)
+        spec = ModelSpec("video", model, kwargs, sets.class_names, str(spec_data), dopts, pre)
+        net = build_model(spec)
+        train_ds, val_ds = sets.datasets["train"], sets.datasets["val"]
+        cuda = str(opts.device).startswith("cuda")
+        train_loader = build_loader(train_ds, opts.batch_size, shuffle=True, seed=opts.seed,
+                                    num_workers=opts.num_workers, collate_fn=collate_clips,
+                                    pin_memory=cuda)
+        val_loader = build_loader(val_ds, opts.batch_size, num_workers=opts.num_workers,
+                                  collate_fn=collate_clips) if len(val_ds) else None
+        trainer = Trainer(net, train_loader, val_loader, engine_config(opts),
+                          meta=spec.to_meta(), log=log if info.is_main else None)
+        if info.is_main and log is not None:
+            log(f"training {model} on {spec_data}: {len(sets.class_names)} classes, "
+                f"{len(train_ds)} train / {len(val_ds)} val videos ({sets.rule}), "
+                f"{sum(p.numel() for p in net.parameters()):,} parameters, device "
+                f"{trainer.device}, {info.world_size} process(es)")
+        history = trainer.fit(resume=resume)
+        best, last = checkpoints_of(opts.out)
+        if info.is_main and log is not None:
+            if trainer.best.get("value") is not None:
+                log(f"best {trainer.best['metric']} = {trainer.best['value']:.4f} at epoch "
+                    f"{trainer.best['epoch']}")
+            if opts.out is not None:
+                log(f"run directory: {opts.out}")
+    return TrainResult(spec, net.eval(), None if opts.out is None else Path(opts.out), best,
+                       last, dict(trainer.best), history, len(train_ds), len(val_ds))
+
+
+def load_model(checkpoint: str | os.PathLike | LoadedModel, *, device: str = "auto"
+               ) -> LoadedModel:
+    """Rebuild a video (or two-stream) classifier from a checkpoint (no other input)."""
+    return _load_any(checkpoint, device=device, families=("video", "two-stream"))
+
+
+def _metrics_table(res: Mapping[str, Any], num_clips: int) -> str:
+    head = f"{'level':<8}{'videos/clips':>14}{'top-1 %':>10}{'top-5 %':>10}{'mean class %':>14}"
+    lines = [head, "-" * len(head)]
+    for level in ("clip", "video"):
+        m = res[level]
+        lines.append(f"{level:<8}{m['num_samples']:>14}{fmt_pct(m['top1']):>10}"
+                     f"{fmt_pct(m.get('top5')):>10}{fmt_pct(m['mean_class_acc']):>14}")
+    lines.append(f"video scores: mean of the softmax probabilities of {num_clips} clip(s)")
+    return "\n".join(lines)
+
+
+def _eval_data(loaded: LoadedModel, data: str | None) -> str:
+    spec = loaded.spec
+    chosen = data or spec.data
+    if chosen is None:
+        raise InputError("data: the checkpoint names no data; pass data=...")
+    return chosen
+
+
+def evaluate(
+    checkpoint: str | os.PathLike | LoadedModel,
+    *,
+    data: str | None = None,
+    split: str = "test",
+    num_clips: int = 1,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    device: str = "auto",
+    out: str | os.PathLike | None = None,
+    progress: bool = False,
+) -> EvalResult:
+    """Clip and video accuracy (top-1, top-5, mean class) on the ``test`` split.
+
+    Each video is cut into ``num_clips`` evenly spaced clips; a video's prediction is the mean
+    of its clips' softmax probabilities (the lecture's test-time averaging).
+
+    Args:
+        checkpoint: a checkpoint file or a :class:`~spacetime.api.LoadedModel`.
+        data: the data source (default: the one the model was trained on); its classes must be
+            the checkpoint's.
+        split: ``test`` (the default and the honest one) or ``val``.
+        out: also write ``metrics.json`` and ``confusion.png`` there.
+
+    Returns:
+        :class:`~spacetime.api.EvalResult` with ``metrics["clip"]`` / ``metrics["video"]``
+        (``top1``, ``top5``, ``mean_class_acc``, ``num_samples``, ``confusion``).
+    """
+    from spacetime.checks import check_in, check_int
+    from spacetime.engine import build_loader, evaluate_classifier
+    from spacetime.engine.plots import plot_confusion_matrix
+    from spacetime.engine.rundir import write_json
+    from spacetime.video.datasets import VideoData, collate_clips
+
+    check_int(num_clips, "num_clips", min_value=1)
+    check_in(split, "split", ("test", "val"))
+    loaded = load_model(checkpoint, device=device)
+    if loaded.family == "two-stream":
+        from spacetime.api import two_stream
+
+        return two_stream.evaluate(loaded, data=data, split=split, num_clips=num_clips,
+                                   batch_size=batch_size, num_workers=num_workers, out=out)
+    spec = loaded.spec
+    source = str(VideoData.parse(_eval_data(loaded, data)))
+    pre = spec.preprocess
+    sets = video_datasets(source, spec.data_options, (split,),
+                          train_transform=None, eval_transform=clip_transform(pre, False),
+                          decode_size=None if pre["kind"] == "synthetic" else pre["resize_to"],
+                          num_clips=num_clips, frames=int(pre["frames"]))
+    if sets.class_names != list(spec.classes):
+        raise InputError(f"data: {source} has classes {sets.class_names[:5]}..., the checkpoint "
+                         f"was trained on {list(spec.classes)[:5]}...")
+    ds = sets.datasets[split]
+    loader = build_loader(ds, batch_size, num_workers=num_workers, collate_fn=collate_clips)
+    res = evaluate_classifier(loaded.model, loader, num_classes=len(spec.classes),
+                              device=loaded.device, progress=progress)
+    metrics = {"num_clips": num_clips, "classes": list(spec.classes), "split_rule": sets.rule,
+               "clip": dict(res["clip"]), "video": dict(res["video"])}
+    result = EvalResult("video", spec.model, source, split, len(ds), metrics,
+                        None if loaded.path is None else str(loaded.path), loaded.epoch,
+                        _metrics_table(res, num_clips))
+    if out is not None:
+        d = Path(out)
+        write_json(d / "metrics.json", result.to_dict())
+        plot_confusion_matrix(res["video"]["confusion"], d / "confusion.png", spec.classes,
+                              title=f"{spec.model}: video-level confusion ({num_clips} clips)")
+        result.files = [d / "metrics.json", d / "confusion.png"]
+    return result
+
+
+@dataclass
+class VideoPrediction:
+    """The classes of one video: ``top`` is ``[{"class", "index", "probability"}]`` (best
+    first); ``probabilities`` ``(C,)`` is the mean over ``num_clips`` clips."""
+
+    video: str
+    model: str
+    num_clips: int
+    top: list[dict[str, Any]]
+    probabilities: torch.Tensor = field(repr=False)
+
+    def __str__(self) -> str:
+        lines = [f"{self.video}: {self.model}, probabilities averaged over {self.num_clips} "
+                 "clip(s)"]
+        for rank, r in enumerate(self.top, start=1):
+            lines.append(f"{rank:>2}. {r['class']:<24} {100 * r['probability']:6.2f} %")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"video": self.video, "model": self.model, "num_clips": self.num_clips,
+                "top": self.top}
+
+
+def top_classes(probs: torch.Tensor, classes: list[str], k: int) -> list[dict[str, Any]]:
+    """``[{"class", "index", "probability"}]`` of the ``k`` most probable classes."""
+    top = probs.topk(min(k, len(classes)))
+    return [{"class": classes[int(i)], "index": int(i), "probability": float(p)}
+            for p, i in zip(top.values, top.indices)]
+
+
+def video_clips(path: str | os.PathLike, pre: Mapping[str, Any], num_clips: int,
+                transform: Any, frames: int | None = None) -> torch.Tensor:
+    """``num_clips`` evenly spaced clips of a video file, decoded at the training geometry and
+    passed through ``transform``: ``(K, ...)``."""
+    import torch
+
+    from spacetime.video.clips import UniformClipSampler, clips_to_indices
+    from spacetime.video.io import read_video, video_info
+
+    T = int(frames or pre["frames"])
+    info = video_info(path)
+    idx = clips_to_indices(UniformClipSampler(T, num_clips)(info.num_frames, info.fps))
+    size = (pre["size"], pre["size"]) if pre["kind"] == "synthetic" else pre["resize_to"]
+    frames_ = read_video(path, frame_indices=idx.flatten(), size=size, strict=True)
+    frames_ = frames_.view(*idx.shape, *frames_.shape[1:])  # (K, T, 3, H, W)
+    return torch.stack([transform(clip) for clip in frames_])
+
+
+def predict(
+    checkpoint: str | os.PathLike | LoadedModel,
+    video: str | os.PathLike,
+    *,
+    num_clips: int = 4,
+    topk: int = 5,
+    device: str = "auto",
+) -> VideoPrediction:
+    """The ``topk`` classes of a video file, probabilities averaged over ``num_clips`` clips
+    (prepared as in training: the checkpoint's ``preprocess``). Two-stream checkpoints compute
+    the flow of each clip with the method they were trained with."""
+    import torch
+
+    from spacetime.checks import check_int
+
+    check_int(num_clips, "num_clips", min_value=1)
+    check_int(topk, "topk", min_value=1)
+    loaded = load_model(checkpoint, device=device)
+    if loaded.family == "two-stream":
+        from spacetime.api import two_stream
+
+        return two_stream.predict(loaded, video, num_clips=num_clips, topk=topk)
+    spec = loaded.spec
+    clips = video_clips(video, spec.preprocess, num_clips, clip_transform(spec.preprocess, False))
+    with torch.no_grad():
+        logits = loaded.model(clips.to(loaded.device)).float().cpu()
+    probs = logits.softmax(dim=1).mean(dim=0)
+    return VideoPrediction(str(video), spec.model, int(clips.shape[0]),
+                           top_classes(probs, list(spec.classes), topk), probs)
