@@ -1,7 +1,7 @@
 """Optical-flow benchmark: accuracy and speed of every estimator, and flow-cache throughput.
 
-    python benchmarks/bm_flow.py [--pairs 8] [--raft-checkpoint RUN/checkpoints/best.pt
-                                  --corr-levels 3] [--skip-cache]
+    python benchmarks/bm_flow.py [--pairs 8] [--raft-checkpoint RUN/checkpoints/best.pt]
+                                 [--skip-cache]
 
 1. A generated Middlebury-layout folder (SyntheticFlow val pairs, 96 x 128) evaluated with
    :func:`spacetime.video.flow.evaluate_flow_folder`: EPE, Fl-all, ms per pair per method.
@@ -26,7 +26,6 @@ import torch
 
 from spacetime.video.flow import (
     SyntheticFlow,
-    build_raft,
     end_point_error,
     estimate_flow,
     evaluate_flow_folder,
@@ -45,10 +44,12 @@ METHODS = ["farneback", "dis-ultrafast", "dis-fast", "dis", "tvl1", "horn-schunc
 
 def _method_list(args):
     methods = [(m, m, {}) for m in METHODS]
-    if args.raft_checkpoint:
-        model = build_raft("raft-small", checkpoint=args.raft_checkpoint,
-                           corr_levels=args.corr_levels).eval()
-        methods.append(("raft-small (trained)", "raft-small", {"model": model}))
+    if args.raft_checkpoint:  # a `spacetime flow train` checkpoint rebuilds its own RAFT
+        from spacetime.api import load_model
+
+        loaded = load_model(args.raft_checkpoint, device="cpu", families=("flow",))
+        methods.append((f"{loaded.spec.model} (trained)", loaded.spec.model,
+                        {"model": loaded.model}))
     return methods
 
 
@@ -130,7 +131,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=int, default=8)
     ap.add_argument("--raft-checkpoint", default=None)
-    ap.add_argument("--corr-levels", type=int, default=None)
     ap.add_argument("--skip-cache", action="store_true")
     ap.add_argument("--only-cache", action="store_true")
     args = ap.parse_args()

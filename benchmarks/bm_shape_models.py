@@ -36,15 +36,15 @@ from spacetime.shapes.models import (  # noqa: E402
     MODEL_TASKS,
     SHAPE_MODEL_BUILDERS,
     OccupancyNetwork,
-    ShapeStep,
     activation_bytes,
     extract_mesh,
     octree_gen,
     octree_targets,
+    shape_task,
     voxel_gen,
     voxel_tubes,
 )
-from spacetime.shapes.models.training import synthetic_intrinsics  # noqa: E402
+from spacetime.shapes.models.tasks import synthetic_intrinsics  # noqa: E402
 
 BATCH, IMAGE, VOXELS, POINTS, OCC = 8, 64, 32, 1024, 2048
 
@@ -86,7 +86,7 @@ def bench_training(steps: int = 3) -> list[tuple[str, float, int]]:
         if name == "octree-gen":
             kw["resolution"] = VOXELS
         model = builder(**kw).train()
-        step = ShapeStep(MODEL_TASKS[name])
+        step = shape_task(name)
         batch = fake_batch(MODEL_TASKS[name], torch.Generator().manual_seed(0))
         opt = torch.optim.Adam(model.parameters(), 1e-3)
         times = []

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from spacetime.cli.main import main
-from spacetime.cli.shapes import conversion_route
 from spacetime.errors import InputError
 from spacetime.shapes.convert import ico_sphere
+from spacetime.shapes.convert.route import conversion_route, target_kind
 from spacetime.shapes.io import load, save_depth, save_mesh, save_voxels
 from spacetime.shapes.structures import Meshes, Pointclouds, VoxelGrid
 
@@ -91,6 +91,15 @@ def test_convert_depth_to_points(tmp_path):
     assert pts.shape == (20, 3) and torch.allclose(pts[:, 2], torch.full((20,), 2.0))
     assert torch.allclose(pts[0], torch.tensor([(0 - 2) / 10 * 2, (0 - 1.5) / 10 * 2, 2.0]))
     assert main(["convert", str(tmp_path / "d.png"), str(out)]) == 1  # no intrinsics
+    # the docs' own example: a depth map written as .ply or .npy is a point cloud
+    for name in ("cloud.ply", "cloud.npy"):
+        assert main(["convert", str(tmp_path / "d.png"), str(tmp_path / name), "--intrinsics",
+                     "10", "10", "2", "1.5", "-q"]) == 0
+        cloud = load(tmp_path / name, kind="points")
+        assert cloud.points_packed().shape == (20, 3)
+    assert target_kind("depth", "x.ply") == "points" and target_kind("mesh", "x.ply") == "mesh"
+    assert target_kind("depth", "x.ply", to="voxels") == "voxels"
+    assert target_kind("voxels", "x.ply") == "mesh" and target_kind("depth", "d2.png") == "depth"
 
 
 def test_compare_table_and_json(tmp_path, sphere_obj, capsys):

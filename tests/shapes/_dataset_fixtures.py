@@ -217,6 +217,19 @@ def make_pix3d(root: Path) -> Path:
     return root
 
 
+def write_pix3d_splits(root: Path, train: list[str], test: list[str],
+                       name: str = "s1") -> tuple[Path, Path]:
+    """Mesh R-CNN's Pix3D split files (COCO style: ``images[].file_name``) for these images."""
+    paths = []
+    for split, imgs in (("train", train), ("test", test)):
+        p = root / f"pix3d_{name}_{split}.json"
+        images = [{"id": i + 1, "file_name": f, "width": 0, "height": 0}
+                  for i, f in enumerate(imgs)]
+        p.write_text(json.dumps({"images": images, "annotations": [], "categories": []}))
+        paths.append(p)
+    return paths[0], paths[1]
+
+
 def make_modelnet(root: Path) -> Path:
     """2 classes × (2 train + 1 test) models; one file with the glued ``OFF<counts>`` header."""
     for cls in ("chair", "bed"):

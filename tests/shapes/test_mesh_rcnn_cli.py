@@ -60,7 +60,7 @@ def test_train_eval_predict(tmp_path, mode, capsys):
 
 def test_bad_data_and_checkpoint(tmp_path, capsys):
     assert main(["meshrcnn", "train", "--data", "shapenet:/x", "--out", str(tmp_path)]) == 1
-    assert "--data" in capsys.readouterr().err
+    assert "data: expected synthetic-scenes" in capsys.readouterr().err
     bad = tmp_path / "x.pt"
     bad.write_bytes(b"not a checkpoint")
     assert main(["meshrcnn", "eval", "--checkpoint", str(bad)]) == 1
@@ -92,8 +92,9 @@ def test_pix3d_scene_mode(tmp_path):
     from . import _dataset_fixtures as fx
 
     root = fx.make_pix3d(tmp_path / "pix3d")
+    tr, te = fx.write_pix3d_splits(root, ["img/chair/0001.png"], ["img/sofa/0007.jpg"])
     run = tmp_path / "run"
-    opts = [o.replace("synthetic-scenes", f"pix3d:{root}") for o in SCENE]
+    opts = [o.replace("synthetic-scenes", f"pix3d:{root}:{tr}:{te}") for o in SCENE]
     cat_i = opts.index("--categories")
     del opts[cat_i:cat_i + 2]
     assert main(["meshrcnn", "train", *opts, "--epochs", "1", "--batch-size", "2",

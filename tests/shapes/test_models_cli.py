@@ -133,12 +133,13 @@ def test_train_predict_depth_and_classifier(tmp_path, cache, image_png):
              "-o", str(tmp_path / "x")])
 
 
-def test_errors(tmp_path, image_png):
-    with pytest.raises(InputError, match="--data"):
+def test_errors(tmp_path, image_png, capsys):
+    with pytest.raises(InputError, match="data: expected one of synthetic"):
         run(["shapes", "train", "--model", "voxel-gen", "--data", "shapenet", "--out",
              str(tmp_path / "r")])
-    with pytest.raises(InputError, match="model"):
+    with pytest.raises(SystemExit):
         run(["shapes", "train", "--model", "mesh-rcnn", "--out", str(tmp_path / "r")])
+    assert "invalid choice: 'mesh-rcnn'" in capsys.readouterr().err
     with pytest.raises(InputError, match="does not take"):
         run(["shapes", "train", "--model", "voxnet", "--model-kwargs", '{"latent": 3}',
              "--out", str(tmp_path / "r")])
@@ -151,19 +152,22 @@ def test_errors(tmp_path, image_png):
     save_checkpoint(bad, {"model": {}, "meta": {"model": "voxnet"}})
     with pytest.raises(FileFormatError, match="meta"):
         run(["shapes", "eval", "--checkpoint", str(bad)])
+    from spacetime.shapes.io import read_rgb_image
+
     not_image = tmp_path / "noise.png"
     not_image.write_bytes(b"not a png")
     with pytest.raises(FileFormatError):
-        shapes_models._read_rgb(str(not_image), 32)
+        read_rgb_image(not_image, 32)
     with pytest.raises(MissingFileError):
-        shapes_models._read_rgb(str(tmp_path / "missing.png"), 32)
-    assert shapes_models._read_rgb(str(image_png), 32).shape == (1, 3, 32, 32)
+        read_rgb_image(tmp_path / "missing.png", 32)
+    assert read_rgb_image(image_png, 32).shape == (3, 32, 32)
+    assert read_rgb_image(image_png).shape == (3, 40, 48)
 
 
 def test_train_eval_predict_pixel2mesh(tmp_path, cache, image_png, capsys):
     ckpt = _train(tmp_path, cache, "pixel2mesh")
     meta = torch.load(ckpt, map_location="cpu", weights_only=True)["meta"]
-    assert meta["task"] == "mesh" and meta["use_gt_depth"] is True
+    assert meta["options"]["task"] == "mesh" and meta["options"]["use_gt_depth"] is True
     capsys.readouterr()
     assert run(["shapes", "eval", "--checkpoint", str(ckpt), "--mesh-samples", "200",
                 "--json"]) == 0
@@ -191,7 +195,8 @@ def test_train_eval_predict_pixel2mesh(tmp_path, cache, image_png, capsys):
     assert float(v[:, 2].min()) > 0 and abs(float(v[:, 2].mean()) - 2.0) < 0.5
     # unknown object distance: trained and evaluated with the sphere at init_depth
     ckpt = _train(tmp_path, cache, "pixel2mesh", extra=["--no-gt-depth"], name="p2m_nogt")
-    assert torch.load(ckpt, map_location="cpu", weights_only=True)["meta"]["use_gt_depth"] is False
+    meta = torch.load(ckpt, map_location="cpu", weights_only=True)["meta"]
+    assert meta["options"]["use_gt_depth"] is False
     capsys.readouterr()
     assert run(["shapes", "eval", "--checkpoint", str(ckpt), "--mesh-samples", "200",
                 "--json"]) == 0
@@ -205,8 +210,9 @@ def test_pixel2mesh_errors(tmp_path, image_png):
         run(["shapes", "train", "--model", "pixel2mesh", "--data", "modelnet:/nonexistent",
              "--out", str(tmp_path / "r")])
     with pytest.raises(InputError, match="r2n2"):
-        shapes_models._datasets("shapenet:/nonexistent", "mesh", {}, "test", with_mesh=True)
-    from spacetime.shapes.models import MeshNormalizedDataset
+        run(["shapes", "train", "--model", "pixel2mesh", "--data", "shapenet:/nonexistent",
+             "--out", str(tmp_path / "r")])
+    from spacetime.shapes.datasets import MeshNormalizedDataset
 
     with pytest.raises(InputError, match="image"):
         MeshNormalizedDataset([], [], ("K", "R", "t", "points"))
@@ -222,7 +228,10 @@ def test_pixel2mesh_on_real_layouts(kind, tmp_path, capsys):
         p = fx.make_r2n2(tmp_path / "r2n2", size=64)
         spec = f"r2n2:{p['shapenet']}:{p['renderings']}:{p['voxels']}:{p['split']}"
     else:
-        spec = f"pix3d:{fx.make_pix3d(tmp_path / 'pix3d')}"
+        root = fx.make_pix3d(tmp_path / "pix3d")
+        train_json, test_json = fx.write_pix3d_splits(root, ["img/chair/0001.png"],
+                                                      ["img/sofa/0007.jpg"])
+        spec = f"pix3d:{root}:{train_json}:{test_json}"
     out = tmp_path / f"p2m_{kind}"
     assert run(["shapes", "train", "--model", "pixel2mesh", "--data", spec, "--model-kwargs",
                 json.dumps(TINY_KW["pixel2mesh"]), "--image-size", "32", "--num-points", "128",

@@ -54,7 +54,7 @@ def test_image_model_on_meshes_only_data(tmp_path):
     from spacetime.errors import InputError
 
     root = fx.make_modelnet(tmp_path / "ModelNet10")
-    with pytest.raises(InputError, match="no images"):
+    with pytest.raises(InputError, match="modelnet has none"):
         run(["shapes", "train", "--model", "point-gen", "--data", f"modelnet:{root}",
              "--out", str(tmp_path / "r"), *SMALL])
 
@@ -62,6 +62,7 @@ def test_image_model_on_meshes_only_data(tmp_path):
 @pytest.mark.slow
 def test_pix3d_point_gen(tmp_path, capsys):
     root = fx.make_pix3d(tmp_path / "pix3d")
-    res = _train_eval(tmp_path, "point-gen", f"pix3d:{root}",
+    tr, te = fx.write_pix3d_splits(root, ["img/chair/0001.png"], ["img/sofa/0007.jpg"])
+    res = _train_eval(tmp_path, "point-gen", f"pix3d:{root}:{tr}:{te}",
                       {"encoder_widths": [8], "latent_dim": 8, "hidden": [16]}, capsys)
     assert res["num_samples"] >= 1 and "F1@0.3" in res["mean"]

@@ -16,11 +16,11 @@ from spacetime.shapes.losses import chamfer_loss
 from spacetime.shapes.models import (
     MODEL_TASKS,
     SHAPE_MODEL_BUILDERS,
-    ShapeStep,
     evaluate_shape_model,
     resize_voxels,
+    shape_task,
 )
-from spacetime.shapes.models.training import _iou
+from spacetime.shapes.models.tasks import _iou
 
 from .test_models_units import TINY, _Sphere
 
@@ -58,7 +58,7 @@ def _train(name, data):
     epochs, lr = SCHEDULE[name]
     loader = build_loader(data, 8, shuffle=True, seed=0, collate_fn=collate_3d)
     cfg = TrainConfig(epochs=epochs, optimizer="adam", lr=lr, progress=False, plot=False)
-    trainer = Trainer(model, loader, None, cfg, step_fn=ShapeStep(MODEL_TASKS[name]))
+    trainer = Trainer(model, loader, None, cfg, step_fn=shape_task(name))
     hist = trainer.fit()
     return model.eval(), [r["train/loss"] for r in hist]
 
@@ -206,8 +206,8 @@ def test_evaluate_classifier_and_depth(data):
 
 def test_step_errors():
     with pytest.raises(InputError, match="task"):
-        ShapeStep("segmentation")
-    step = ShapeStep("voxels")
+        shape_task("segmentation")
+    step = shape_task("voxels")
     with pytest.raises(InputError, match="voxels"):
         step(_Constant(), {"image": torch.rand(1, 3, 32, 32)})
 
@@ -225,15 +225,15 @@ def test_mesh_step_is_pixel2mesh_step(batch):
     b = {k: batch[k][:2] for k in ("image", "K", "R", "t", "points", "normals")}
     for gt_depth in (True, False):
         torch.manual_seed(1)
-        loss, metrics = ShapeStep("mesh", use_gt_depth=gt_depth)(model, b)
+        loss, metrics = shape_task("mesh", use_gt_depth=gt_depth)(model, b)
         torch.manual_seed(1)
         ref, ref_metrics = Pixel2MeshStep(use_gt_depth=gt_depth)(model, b)
         torch.testing.assert_close(loss, ref)
         assert set(metrics) == set(ref_metrics) >= {"chamfer", "normal", "edge", "laplacian"}
     with pytest.raises(InputError, match="'R'"):
-        ShapeStep("mesh")(model, {"image": b["image"], "points": b["points"]})
+        shape_task("mesh")(model, {"image": b["image"], "points": b["points"]})
     with pytest.raises(InputError, match="normals"):
-        ShapeStep("mesh")(model, {k: v for k, v in b.items() if k != "normals"})
+        shape_task("mesh")(model, {k: v for k, v in b.items() if k != "normals"})
 
 
 @pytest.mark.parametrize("gt_depth", [True, False])
@@ -256,7 +256,7 @@ def test_evaluate_mesh_matches_evaluate_pixel2mesh(data, gt_depth):
 
 
 def test_predict_mesh_default_intrinsics(data, batch):
-    from spacetime.shapes.models.training import predict_shapes, synthetic_intrinsics
+    from spacetime.shapes.models import predict_shapes, synthetic_intrinsics
 
     K = synthetic_intrinsics(32, n=2)
     assert K.shape == (2, 3, 3)
@@ -297,7 +297,7 @@ def test_mesh_normalized_dataset_cameras(per_view):
     """Cameras follow the normalisation (X' = (X - c) / s) and the resize W0 x H0 -> S x S:
     every normalised vertex lands where the original did, in the resized image's pixels."""
     from spacetime.shapes import ico_sphere
-    from spacetime.shapes.models import MeshNormalizedDataset
+    from spacetime.shapes.datasets import MeshNormalizedDataset
     from spacetime.shapes.structures import look_at
 
     g = torch.Generator().manual_seed(0)

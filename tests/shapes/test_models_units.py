@@ -346,11 +346,11 @@ def _random_batch(n=2, s=32, g=16, seed=0):
 
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_shape_step_every_model(name):
-    from spacetime.shapes.models import ShapeStep
+    from spacetime.shapes.models import shape_task
 
     torch.manual_seed(0)
     model = SHAPE_MODEL_BUILDERS[name](**TINY[name])
-    step = ShapeStep(MODEL_TASKS[name])
+    step = shape_task(name)
     loss, metrics = step(model, _random_batch())
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
@@ -359,16 +359,16 @@ def test_shape_step_every_model(name):
 
 
 def test_shape_step_depth_losses_and_voxel_resizing():
-    from spacetime.shapes.models import ShapeStep, resize_voxels
+    from spacetime.shapes.models import resize_voxels, shape_task
 
     torch.manual_seed(0)
     model = depth_fcn(**TINY["depth-fcn"])
     b = _random_batch()
-    l2, _ = ShapeStep("depth")(model, b)
-    si, _ = ShapeStep("depth", depth_loss="scale-invariant")(model, b)
+    l2, _ = shape_task("depth")(model, b)
+    si, _ = shape_task("depth", depth_loss="scale-invariant")(model, b)
     assert torch.isfinite(l2) and torch.isfinite(si) and not torch.isclose(l2, si)
     with pytest.raises(InputError, match="depth_loss"):
-        ShapeStep("depth", depth_loss="l1")
+        shape_task("depth", depth_loss="l1")
     # a 32³ target for a 16³ generator is resampled, covering the same cube
     v = _box(1, 32, 6, 22)
     r = resize_voxels(v, 16)

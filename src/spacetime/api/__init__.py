@@ -22,7 +22,7 @@ The ``spacetime`` command is a thin layer over these functions; ``docs/api.md`` 
 example per family.
 """
 
-from spacetime.api import two_stream, video
+from spacetime.api import flow, meshrcnn, shapes, two_stream, video
 from spacetime.api._common import EvalResult, TrainOptions, TrainResult
 from spacetime.api.checkpoints import (
     FAMILIES,

@@ -219,7 +219,8 @@ def _migrate_v1(meta: Mapping[str, Any], source: str) -> dict[str, Any]:
                    options={"num_flow_updates": int(meta.get("num_flow_updates", 12))},
                    data_options={"size": list(meta.get("size") or []),
                                  "train_samples": meta.get("train_samples"),
-                                 "val_samples": meta.get("val_samples")})
+                                 "val_samples": meta.get("val_samples"),
+                                 "seed": 0})  # 0.1 stored no seed; 0 was its default
     else:  # `spacetime video train`
         out.update(family="video", model=meta["model"])
         if not out["preprocess"] and "frames" in meta:

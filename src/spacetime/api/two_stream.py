@@ -36,16 +36,16 @@ from spacetime.api._common import (
     fmt_pct,
     train_options,
 )
-from spacetime.api.checkpoints import LoadedModel, ModelSpec, build_model
-from spacetime.api.checkpoints import load_model as _load_any
-from spacetime.api.video import (
+from spacetime.api._video_common import (
     VideoPrediction,
-    _data_options,
     preprocess_for,
     top_classes,
+    video_data_options,
     video_datasets,
     video_model_kwargs,
 )
+from spacetime.api.checkpoints import LoadedModel, ModelSpec, build_model
+from spacetime.api.checkpoints import load_model as _load_any
 from spacetime.errors import InputError
 
 __all__ = ["DEFAULTS", "train", "evaluate", "predict", "load_model", "raw_transform"]
@@ -139,7 +139,8 @@ def train(
                          "epoch is read back from it)")
     spec_data = VideoData.parse(data)
     T = max(frames, num_flows + 1) if spec_data.kind == "synthetic-motion" else num_flows + 1
-    dopts = _data_options(frames, size, classes, videos_per_class, fold, val_fraction, opts.seed)
+    dopts = video_data_options(frames, size, classes, videos_per_class, fold, val_fraction,
+                               opts.seed)
     extra = {"num_flows": num_flows, "fusion": fusion, **(model_kwargs or {})}
     video_model_kwargs("two-stream", 1, T, size, extra, family="two-stream")
     with distributed_run(opts.device) as info:

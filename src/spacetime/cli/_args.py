@@ -71,18 +71,24 @@ def add_train_options(parser: argparse.ArgumentParser, defaults: Any, *,
     """The :class:`~spacetime.api.TrainOptions` flags, with a family's ``defaults``."""
     g = parser.add_argument_group("training (spacetime.api.TrainOptions)")
     g.add_argument("--out", default=defaults.out, help="run directory")
-    g.add_argument("--epochs", type=int, default=defaults.epochs)
-    g.add_argument("--batch-size", type=int, default=defaults.batch_size, help="per process")
-    g.add_argument("--optimizer", default=defaults.optimizer, choices=optimizers)
+    g.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs to train")
+    g.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                   help="items per step and process")
+    g.add_argument("--optimizer", default=defaults.optimizer, choices=optimizers,
+                   help="optimiser")
     g.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate")
     g.add_argument("--momentum", type=float, default=defaults.momentum, help="SGD momentum")
-    g.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    g.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
+                   help="weight decay (decoupled for adamw)")
     g.add_argument("--scheduler", default=defaults.scheduler,
-                   choices=("none", "step", "cosine", "onecycle"))
-    g.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs)
+                   choices=("none", "step", "cosine", "onecycle"),
+                   help="learning-rate schedule, stepped every batch")
+    g.add_argument("--warmup-epochs", type=float, default=defaults.warmup_epochs,
+                   help="linear warm-up length in epochs")
     g.add_argument("--grad-clip", type=float, default=defaults.grad_clip,
                    help="max gradient norm")
-    g.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=defaults.amp,
+                   help="mixed precision on CUDA (never used on the CPU)")
     g.add_argument("--seed", type=int, default=defaults.seed,
                    help="one seed for data order, init, validation hold-out, augmentation")
     g.add_argument("--num-workers", type=int, default=defaults.num_workers,
@@ -106,7 +112,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "optimizer": args.optimizer, "lr": args.lr, "momentum": args.momentum,
         "weight_decay": args.weight_decay, "scheduler": args.scheduler,
         "warmup_epochs": args.warmup_epochs, "grad_clip": args.grad_clip,
-        "amp": not args.no_amp, "seed": args.seed, "num_workers": args.num_workers,
+        "amp": args.amp, "seed": args.seed, "num_workers": args.num_workers,
         "device": args.device, "resume": args.resume,
         "checkpoint_every": args.checkpoint_every, "max_steps": args.max_steps,
         "progress": not args.no_progress, "tensorboard": not args.no_tensorboard,

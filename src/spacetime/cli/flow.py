@@ -3,8 +3,10 @@
 Subcommands (``spacetime flow SUBCOMMAND --help`` for options)::
 
     spacetime flow pair A.png B.png -o flow.flo [--method dis] [--image flow.png] [--gt GT.flo]
+    spacetime flow pair A.png B.png --checkpoint runs/raft/checkpoints/best.pt   # trained RAFT
     spacetime flow video VIDEO.mp4 -o DIR [--method dis] [--format flo|npy]   # + side-by-side mp4
-    spacetime flow eval DIR [--method dis tvl1 ...]       # Middlebury / KITTI layout folder
+    spacetime flow eval DIR [--method dis tvl1 ...] [--checkpoint CKPT]   # Middlebury / KITTI
+    spacetime flow eval --checkpoint CKPT [--split test]  # the SyntheticFlow test split
     spacetime flow train [--out runs/raft] [--epochs 4]   # RAFT on the synthetic flow data
     spacetime flow cache VIDEO... -o DIR [--workers 2]    # two-stream flow cache (resumable)
     spacetime flow export DIR [--layout kitti]            # synthetic benchmark folder
@@ -12,7 +14,8 @@ Subcommands (``spacetime flow SUBCOMMAND --help`` for options)::
 Shortcut: when the first argument is not a subcommand, ``spacetime flow A.png B.png ...`` runs
 ``pair`` (first argument has an image extension) and ``spacetime flow VIDEO ...`` runs ``video``.
 (The flow family parses its own arguments so that both forms work; options go after the
-positional arguments.)
+positional arguments.) ``train``, ``eval`` and ``--checkpoint`` run :mod:`spacetime.api.flow`;
+a checkpoint carries its RAFT architecture (correlation levels) and flow updates.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+from spacetime.cli._args import add_train_options, json_dict, print_json, train_options
 
 __all__ = ["register", "build_flow_parser", "run_flow"]
 
@@ -45,15 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", default="dis", choices=_METHODS, help="estimator (default dis)")
-    p.add_argument("--device", default=None, help="device for horn-schunck / raft (cpu, cuda)")
-    p.add_argument("--checkpoint", default=None, help="RAFT weights (local file)")
-    p.add_argument("--corr-levels", type=int, default=None,
-                   help="RAFT correlation levels the checkpoint was trained with")
+    p.add_argument("--method", default=None, choices=_METHODS,
+                   help="estimator (default dis; not with --checkpoint)")
+    p.add_argument("--checkpoint", default=None,
+                   help="a RAFT checkpoint from `flow train` (it carries its architecture)")
+    p.add_argument("--iters", type=int, default=None,
+                   help="RAFT flow updates (default: the checkpoint's, else 12)")
+    p.add_argument("--device", default="auto",
+                   help="where horn-schunck / raft run: auto | cpu | cuda | cuda:N")
 
 
 def build_flow_parser() -> argparse.ArgumentParser:
     """The parser of ``spacetime flow`` subcommands."""
+    from spacetime.api.flow import DEFAULTS
+
     parser = argparse.ArgumentParser(prog="spacetime flow", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="flow_command", metavar="SUBCOMMAND", required=True)
 
@@ -77,33 +87,50 @@ def build_flow_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-mp4", action="store_true", help="skip the side-by-side mp4")
     _common(p)
 
-    p = sub.add_parser("eval", help="evaluate on a Middlebury- or KITTI-layout folder")
-    p.add_argument("root")
-    p.add_argument("--method", nargs="+", default=["dis"], choices=_METHODS)
+    p = sub.add_parser(
+        "eval", help="EPE / Fl-all / AE on a Middlebury- or KITTI-layout folder, or of a "
+        "checkpoint on the SyntheticFlow test split",
+        description="With ROOT: every pair of the folder; without: the SyntheticFlow split "
+        "(test by default) at the checkpoint's training size and seed.",
+    )
+    p.add_argument("root", nargs="?", default=None,
+                   help="benchmark folder (default: the SyntheticFlow split)")
+    p.add_argument("--method", nargs="+", default=None, choices=_METHODS,
+                   help="methods to score (default dis, or only the checkpoint)")
+    p.add_argument("--checkpoint", default=None, help="also score this RAFT checkpoint")
+    p.add_argument("--split", default="test", choices=("test", "val"),
+                   help="SyntheticFlow split (without ROOT)")
     p.add_argument("--layout", default=None, choices=("middlebury", "kitti"))
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--device", default=None)
-    p.add_argument("--checkpoint", default=None)
-    p.add_argument("--corr-levels", type=int, default=None)
-    p.add_argument("--json", default=None, help="also write the results as JSON")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N pairs")
+    p.add_argument("--iters", type=int, default=None,
+                   help="RAFT flow updates (default: the checkpoint's, else 12)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None,
+                   help="write metrics.json here (OUT/METHOD/metrics.json for several)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    p = sub.add_parser("train", help="train RAFT on the built-in synthetic flow data")
-    p.add_argument("--out", default="runs/raft", help="run directory")
+    p = sub.add_parser(
+        "train", help="train RAFT on the built-in synthetic flow data",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train on the SyntheticFlow train split; validation (best.pt, the "
+        "held-out EPE of flow_eval.json) uses its val split; `flow eval --checkpoint` scores "
+        "the test split.",
+    )
     p.add_argument("--model", default="raft-small", choices=("raft-small", "raft-large"))
-    p.add_argument("--size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
+    p.add_argument("--model-kwargs", type=json_dict, default={},
+                   help="extra build_raft kwargs as JSON")
+    p.add_argument("--size", type=int, nargs="+", default=[64, 64], metavar="PX",
+                   help="frame size: H W, or H for square frames")
     p.add_argument("--train-samples", type=int, default=512)
     p.add_argument("--val-samples", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--iters", type=int, default=6, help="RAFT flow updates per pass")
     p.add_argument("--corr-levels", type=int, default=None,
-                   help="3 trains 64 px frames without padding to 128 (CPU friendly)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=0, help="data-loader workers")
-    p.add_argument("--checkpoint", default=None, help="initial weights")
-    p.add_argument("--resume", default=None, help="continue from RUN/checkpoints/last.pt")
+                   help="correlation levels (default 4); 3 trains 64 px frames without "
+                   "padding to 128 (CPU friendly)")
+    p.add_argument("--init-checkpoint", default=None,
+                   help="initial weights (torchvision RAFT state dict or spacetime checkpoint)")
+    add_train_options(p, DEFAULTS)
 
     p = sub.add_parser("cache", help="precompute the flow of many videos (resumable)")
     p.add_argument("videos", nargs="+", help="video files or folders of videos")
@@ -131,21 +158,25 @@ def _dispatch_argv(argv: list[str]) -> list[str]:
     return argv
 
 
-def _method_kw(args: argparse.Namespace, method: str) -> dict[str, Any]:
-    kw: dict[str, Any] = {}
-    if method.startswith("raft") and getattr(args, "checkpoint", None):
-        from spacetime.video.flow import build_raft
+def _estimator(args: argparse.Namespace) -> tuple[Any, str]:
+    """``(what api.flow.predict takes, its name)`` for ``--method`` / ``--checkpoint``."""
+    if args.checkpoint is None:
+        method = args.method or "dis"
+        return method, method
+    from spacetime.api import flow
+    from spacetime.errors import InputError
 
-        kw["model"] = build_raft(method, checkpoint=args.checkpoint,
-                                 corr_levels=args.corr_levels).eval()
-    return kw
+    if args.method is not None:
+        raise InputError(f"--method {args.method}: --checkpoint gives the model; drop one")
+    loaded = flow.load_model(args.checkpoint, device=args.device)
+    return loaded, f"{loaded.spec.model} ({args.checkpoint})"
 
 
 def _cmd_pair(args: argparse.Namespace) -> int:
     import torch
 
+    from spacetime.api.flow import predict
     from spacetime.video.flow import (
-        estimate_flow,
         flow_components_to_images,
         flow_metrics,
         flow_quiver,
@@ -155,11 +186,11 @@ def _cmd_pair(args: argparse.Namespace) -> int:
     )
     from spacetime.video.flow.evaluate import read_image, write_image
 
+    target, label = _estimator(args)
     a, b = read_image(args.frame1), read_image(args.frame2)
-    flow = estimate_flow(a, b, args.method, device=args.device, **_method_kw(args, args.method))
-    flow = flow.cpu()
+    flow = predict(target, a, b, device=args.device, num_flow_updates=args.iters)
     mag = flow.norm(dim=0)
-    print(f"{args.method}: flow {tuple(flow.shape[1:])} mean |F| {float(mag.mean()):.3f} px, "
+    print(f"{label}: flow {tuple(flow.shape[1:])} mean |F| {float(mag.mean()):.3f} px, "
           f"max {float(mag.max()):.3f} px")
     if args.output:
         print(f"wrote {write_flow(args.output, flow)}")
@@ -182,7 +213,8 @@ def _cmd_video(args: argparse.Namespace) -> int:
     import torch
     import torch.nn.functional as F
 
-    from spacetime.video.flow import estimate_flow_batch, flow_to_image, write_flow
+    from spacetime.api.flow import predict
+    from spacetime.video.flow import flow_to_image, write_flow
     from spacetime.video.io import read_video, video_info, write_video
 
     info = video_info(args.video)
@@ -193,12 +225,12 @@ def _cmd_video(args: argparse.Namespace) -> int:
         raise InputError(f"video: {args.video} has fewer than 2 frames")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    kw = _method_kw(args, args.method)
+    target, _ = _estimator(args)
     flows = []
     for s in range(0, frames.shape[0] - 1, 16):
         chunk = frames[s : s + 17]
-        flows.append(estimate_flow_batch(chunk[:-1], chunk[1:], args.method, device=args.device,
-                                         **kw).cpu())
+        flows.append(predict(target, chunk[:-1], chunk[1:], device=args.device,
+                             num_flow_updates=args.iters))
     flow = torch.cat(flows)
     for i, fl in enumerate(flow):
         write_flow(out / f"flow_{i:05d}.{args.format}", fl)
@@ -215,40 +247,47 @@ def _cmd_video(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from spacetime.video.flow.evaluate import evaluate_flow_folder, format_flow_table
+    from spacetime.api import flow
 
+    targets: list[str] = list(args.method or ([] if args.checkpoint else ["dis"]))
+    if args.checkpoint:
+        targets.append(args.checkpoint)
     results = []
-    for method in args.method:
-        res = evaluate_flow_folder(args.root, method, layout=args.layout, limit=args.limit,
-                                   device=args.device, **_method_kw(args, method))
+    for target in targets:
+        out = None
+        if args.out is not None:
+            name = "checkpoint" if target == args.checkpoint else target
+            out = Path(args.out) if len(targets) == 1 else Path(args.out) / name
+        raft = target == args.checkpoint or target.startswith("raft")
+        res = flow.evaluate(target, root=args.root, split=args.split, layout=args.layout,
+                            limit=args.limit, num_flow_updates=args.iters if raft else None,
+                            batch_size=args.batch_size, device=args.device, out=out)
         results.append(res)
-        print(format_flow_table(res))
-        print()
-    if len(results) > 1:
+        if not args.json:
+            print(res)
+            if res.files:
+                print("wrote " + " and ".join(str(f) for f in res.files))
+            print()
+    if args.json:
+        dicts = [r.to_dict() for r in results]
+        print_json(dicts[0] if len(dicts) == 1 else dicts)
+    elif len(results) > 1:
         print(f"{'method':<16} {'EPE':>8} {'Fl-all%':>8} {'AE deg':>8} {'ms/pair':>9}")
         for r in results:
-            m = r["mean"]
-            print(f"{r['method']:<16} {m['epe']:>8.3f} {m['fl_all']:>8.2f} {m['ae']:>8.2f} "
+            m = r.metrics
+            print(f"{r.model:<16} {m['epe']:>8.3f} {m['fl_all']:>8.2f} {m['ae']:>8.2f} "
                   f"{1000 * m['time_s']:>9.1f}")
-    if args.json:
-        from spacetime.engine.rundir import write_json
-
-        write_json(args.json, results)
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from spacetime.video.flow.train import train_raft
+    from spacetime.api import flow
 
-    res = train_raft(
-        args.out, model=args.model, size=tuple(args.size), train_samples=args.train_samples,
-        val_samples=args.val_samples, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, num_flow_updates=args.iters, seed=args.seed, device=args.device,
-        checkpoint=args.checkpoint, corr_levels=args.corr_levels, resume=args.resume,
-        workers=args.workers, progress=sys.stderr.isatty(), log=print,
-    )
-    print(f"held-out EPE: {res['init_epe']:.3f} px at init -> {res['final_epe']:.3f} px; "
-          f"run directory {res['run_dir']}")
+    opts = train_options(args)
+    flow.train(args.model, model_kwargs=args.model_kwargs, size=tuple(args.size),
+               train_samples=args.train_samples, val_samples=args.val_samples,
+               num_flow_updates=args.iters, corr_levels=args.corr_levels,
+               init_checkpoint=args.init_checkpoint, **opts)
     return 0
 
 

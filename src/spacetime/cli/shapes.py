@@ -1,18 +1,10 @@
 """`spacetime` subcommands for shapes: ``convert``, ``compare`` and ``show``.
 
-``spacetime convert IN OUT`` turns any representation into any other. What IN holds is read
-from its extension and content (:func:`spacetime.shapes.io.detect_kind`); what OUT gets is
-``--to`` or else guessed from OUT's extension. The conversion follows the shortest route in::
-
-    depth ──> points <── mesh ──> sdf
-                │  ↖      ↕  ↖    ↕
-                └──> voxels <─────┘
-
-(mesh → points: surface sampling; mesh → voxels: voxelisation; mesh → sdf: signed distances at
-voxel centres; points → voxels: voxelisation; voxels → mesh: cubify (or marching cubes with
-``--method marching-cubes``); voxels → points: occupied voxel centres; voxels → sdf: signed
-Euclidean distance transform; sdf → mesh: marching cubes at ``--level``; sdf → voxels:
-``sdf < level``; depth → points: back-projection with ``--intrinsics fx fy cx cy``).
+``spacetime convert IN OUT`` turns any representation into any other
+(:func:`spacetime.shapes.convert.route.convert_file`: what IN holds is read from its extension
+and content, what OUT gets is ``--to`` or else guessed from OUT's extension — a depth map
+written as ``.ply``, ``.xyz`` or ``.npy`` becomes points — and the conversion follows the
+shortest route of the conversion graph).
 
 ``spacetime compare PRED GT`` prints Mesh R-CNN's metrics (Chamfer-L2, normal consistency,
 F1@t) as a table or ``--json``. ``spacetime show FILE -o picture.png`` draws a mesh, point
@@ -23,169 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import sys
-from collections import deque
-from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "conversion_route"]
-
-_TARGET_BY_EXT = {
-    ".obj": "mesh", ".off": "mesh", ".stl": "mesh", ".glb": "mesh",
-    ".xyz": "points", ".pts": "points", ".txt": "points", ".npy": "points",
-    ".binvox": "voxels", ".npz": "voxels",
-}
-_EDGES = {
-    "mesh": ("points", "voxels", "sdf"),
-    "points": ("voxels",),
-    "voxels": ("mesh", "points", "sdf"),
-    "sdf": ("mesh", "voxels"),
-    "depth": ("points",),
-    "normals": (),
-}
-
-
-def conversion_route(src: str, dst: str) -> list[str]:
-    """Shortest chain of kinds from ``src`` to ``dst`` (e.g. ``["points", "voxels", "mesh"]``)."""
-    from spacetime.errors import InputError
-
-    if src == dst:
-        return [src]
-    prev: dict[str, str | None] = {src: None}
-    queue = deque([src])
-    while queue:
-        k = queue.popleft()
-        for nxt in _EDGES.get(k, ()):
-            if nxt not in prev:
-                prev[nxt] = k
-                queue.append(nxt)
-    if dst not in prev:
-        raise InputError(f"--to: cannot convert {src} to {dst}")
-    route = [dst]
-    while route[-1] != src:
-        route.append(prev[route[-1]])  # type: ignore[arg-type]
-    return route[::-1]
-
-
-# ---------------------------------------------------------------------- conversion steps
-def _is_sdf(vox: Any) -> bool:
-    g = vox.grid
-    return bool(g.numel()) and (float(g.min()) < 0 or float(g.max()) > 1)
-
-
-def _grid_around(lo, hi, resolution: int, pad_voxels: float = 2.0):
-    """Origin and voxel size of a cubic-voxel grid of ``resolution`` along the longest side
-    covering [lo, hi] with a margin."""
-    ext = float((hi - lo).max())
-    ext = ext if ext > 0 else 1.0
-    vs = ext / max(resolution - 2 * pad_voxels, 1)
-    dims = [max(1, math.ceil(float(e) / vs + 2 * pad_voxels)) for e in (hi - lo).tolist()]
-    centre = (lo + hi) / 2
-    size = lo.new_tensor([dims[0], dims[1], dims[2]]) * vs
-    return centre - size / 2, vs, (dims[2], dims[1], dims[0])
-
-
-def _step(kind: str, nxt: str, obj: Any, args: argparse.Namespace) -> Any:
-    import torch
-
-    from spacetime.shapes import convert
-    from spacetime.shapes.structures import Pointclouds, VoxelGrid
-
-    res = args.resolution
-    if kind == "mesh" and nxt == "points":
-        gen = torch.Generator(device=obj.device).manual_seed(args.seed)
-        pts, nrm = convert.sample_points_from_meshes(
-            obj, args.num_samples, return_normals=True, generator=gen
-        )
-        return Pointclouds(pts, normals=nrm)
-    if kind == "mesh" and nxt == "voxels":
-        return convert.voxelize_mesh(obj, res, mode=args.mode)
-    if kind == "mesh" and nxt == "sdf":
-        from tqdm import tqdm
-
-        bb = obj.get_bounding_boxes()[0]
-        origin, vs, dims = _grid_around(bb[:, 0], bb[:, 1], res)
-        empty = VoxelGrid(torch.zeros(1, *dims, dtype=bb.dtype), origin=origin, voxel_size=vs)
-        centres = empty.centers(0).reshape(-1, 3)
-        chunk = 1 << 15
-        vals = []
-        for s in tqdm(range(0, centres.shape[0], chunk), desc="mesh → sdf", unit="chunk",
-                      disable=True if args.quiet else None, file=sys.stderr):
-            vals.append(convert.mesh_sdf(obj, [centres[s:s + chunk]])[0].detach())
-        return VoxelGrid(torch.cat(vals).reshape(1, *dims), origin=origin, voxel_size=vs)
-    if kind == "points" and nxt == "voxels":
-        return convert.voxelize_points(obj, res)
-    if kind == "voxels" and nxt == "mesh":
-        if args.method == "marching-cubes":
-            level = 0.5 if args.level is None else args.level
-            return convert.marching_cubes(obj, level, inside="high", close_boundary=True)
-        return convert.cubify(obj, 0.5 if args.level is None else args.level)
-    if kind == "voxels" and nxt == "points":
-        occ = obj.grid[0] > (0.5 if args.level is None else args.level)
-        return Pointclouds([obj.centers(0)[occ]])
-    if kind == "voxels" and nxt == "sdf":
-        import numpy as np
-        from scipy.ndimage import distance_transform_edt
-
-        occ = (obj.grid[0] > 0.5).cpu().numpy()
-        pad = np.pad(occ, 1)  # outside the grid is empty
-        outside = distance_transform_edt(~pad)[1:-1, 1:-1, 1:-1]
-        inside = distance_transform_edt(pad)[1:-1, 1:-1, 1:-1]
-        # distances between voxel centres; the surface lies half a voxel from both sides
-        sdf = np.where(occ, -(inside - 0.5), outside - 0.5) * float(obj.voxel_size[0])
-        return VoxelGrid(torch.as_tensor(sdf, dtype=obj.grid.dtype)[None], origin=obj.origin,
-                         voxel_size=obj.voxel_size)
-    if kind == "sdf" and nxt == "mesh":
-        level = 0.0 if args.level is None else args.level
-        return convert.marching_cubes(obj, level, inside="low", close_boundary=True)
-    if kind == "sdf" and nxt == "voxels":
-        level = 0.0 if args.level is None else args.level
-        return VoxelGrid((obj.grid < level).to(obj.grid.dtype), origin=obj.origin,
-                         voxel_size=obj.voxel_size)
-    if kind == "depth" and nxt == "points":
-        from spacetime.errors import InputError
-        from spacetime.shapes.structures import CameraIntrinsics
-
-        if args.intrinsics is None:
-            raise InputError("--intrinsics: depth → points needs the camera: --intrinsics FX FY "
-                             "CX CY (pixels)")
-        fx, fy, cx, cy = args.intrinsics
-        return convert.depth_to_points(obj[None], CameraIntrinsics(fx, fy, cx, cy))
-    raise AssertionError(f"no conversion step {kind} → {nxt}")  # pragma: no cover
-
+__all__ = ["register"]
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from spacetime.shapes.convert.route import ConvertOptions, convert_file
 
-    from spacetime.errors import InputError
-    from spacetime.shapes.io import detect_kind, load, save
-
-    src = detect_kind(args.input)
-    obj = load(args.input, kind=src)
-    if src == "voxels" and _is_sdf(obj):
-        src = "sdf"
-    out_ext = Path(args.output).suffix.lower()
-    dst = args.to
-    if dst is None:
-        if out_ext == ".ply":
-            dst = src if src in ("mesh", "points") else "mesh"
-        elif out_ext in (".npz",) and src == "sdf":
-            dst = "sdf"
-        elif out_ext in (".png",) and src in ("depth", "normals"):
-            dst = src
-        else:
-            dst = _TARGET_BY_EXT.get(out_ext)
-        if dst is None:
-            raise InputError(f"OUT: cannot tell the target from extension {out_ext!r}; use --to")
-    if dst == "sdf" and out_ext != ".npz":
-        raise InputError(f"OUT: an SDF grid is written as .npz, got {out_ext!r}")
-    route = conversion_route(src, dst)
-    steps = list(zip(route[:-1], route[1:]))
-    quiet = True if (args.quiet or not steps) else None  # None: tqdm shows on a terminal
-    for kind, nxt in tqdm(steps, desc="convert", unit="step", disable=quiet, file=sys.stderr):
-        obj = _step(kind, nxt, obj, args)
-    save(obj, args.output)
+    opts = ConvertOptions(resolution=args.resolution, num_samples=args.num_samples,
+                          level=args.level, mode=args.mode, method=args.method,
+                          intrinsics=None if args.intrinsics is None else tuple(args.intrinsics),
+                          seed=args.seed, progress=not args.quiet)
+    src, dst, route = convert_file(args.input, args.output, to=args.to, options=opts)
     if not args.quiet:
         print(f"{args.input} ({src}) → {args.output} ({dst}) via {' → '.join(route)}")
     return 0

@@ -41,6 +41,13 @@ from spacetime.shapes.convert.primitives import (
     subdivide_meshes,
     torus_mesh,
 )
+from spacetime.shapes.convert.route import (
+    ConvertOptions,
+    conversion_route,
+    convert_file,
+    convert_representation,
+    target_kind,
+)
 from spacetime.shapes.convert.sampling import sample_points_from_meshes
 from spacetime.shapes.convert.voxelize import (
     mesh_to_octree,
@@ -86,4 +93,9 @@ __all__ = [
     "voxelize_points",
     "mesh_to_octree",
     "triangle_box_overlap",
+    "ConvertOptions",
+    "conversion_route",
+    "convert_representation",
+    "convert_file",
+    "target_kind",
 ]

@@ -1,12 +1,15 @@
 """Loaders for real 3D datasets: ShapeNetCore v1/v2, R2N2 renderings + voxels, Pix3D and
 ModelNet10/40 (``torch.utils.data.Dataset``s indexed at construction, loaded lazily per item),
-and :func:`collate_3d`, which batches their items into ``Meshes`` / ``Pointclouds``; and the
+and :func:`collate_3d`, which batches their items into ``Meshes`` / ``Pointclouds``; the split
+rule of each source (:mod:`.splits`) and the adapters to the models' inputs (:mod:`.adapters`);
+and the
 built-in :class:`SyntheticShapes` (procedural objects rendered with every kind of ground truth)
 and :class:`SyntheticScenes` (1–3 of them on a ground plane, with instance masks and boxes).
 
 Folder layouts and examples: ``docs/datasets_3d.md``, ``docs/synthetic_3d.md``.
 """
 
+from spacetime.shapes.datasets.adapters import MeshNormalizedDataset, R2N2Views
 from spacetime.shapes.datasets.collate import collate_3d
 from spacetime.shapes.datasets.modelnet import ModelNet, read_modelnet_off
 from spacetime.shapes.datasets.pix3d import (
@@ -33,6 +36,14 @@ from spacetime.shapes.datasets.shapenet import (
     read_shapenet_split_csv,
     read_shapenet_taxonomy,
 )
+from spacetime.shapes.datasets.splits import (
+    SHAPE_DATA_FORMS,
+    ShapeData,
+    ShapeSplit,
+    ShapeSplits,
+    shape_splits,
+    shapenet_version,
+)
 from spacetime.shapes.datasets.synthetic import (
     SYNTHETIC_RETURNS,
     SyntheticScenes,
@@ -47,6 +58,14 @@ from spacetime.shapes.datasets.synthetic import (
 
 __all__ = [
     "collate_3d",
+    "MeshNormalizedDataset",
+    "R2N2Views",
+    "SHAPE_DATA_FORMS",
+    "ShapeData",
+    "ShapeSplit",
+    "ShapeSplits",
+    "shape_splits",
+    "shapenet_version",
     "ShapeNetCore",
     "read_shapenet_taxonomy",
     "read_shapenet_split_csv",

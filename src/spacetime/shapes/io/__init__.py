@@ -20,7 +20,13 @@ the file and the reason for truncated or corrupt input. See ``docs/io_and_cli.md
 """
 
 from spacetime.shapes.io.generic import KINDS, detect_kind, load, save
-from spacetime.shapes.io.images import load_depth, load_normals, save_depth, save_normals
+from spacetime.shapes.io.images import (
+    load_depth,
+    load_normals,
+    read_rgb_image,
+    save_depth,
+    save_normals,
+)
 from spacetime.shapes.io.interop import (
     from_open3d,
     from_pytorch3d,
@@ -58,6 +64,7 @@ __all__ = [
     "save_depth",
     "load_normals",
     "save_normals",
+    "read_rgb_image",
     "read_obj",
     "write_obj",
     "read_ply",

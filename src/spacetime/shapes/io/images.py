@@ -1,4 +1,4 @@
-"""Depth maps and normal maps as files.
+"""Depth maps, normal maps and RGB images as files.
 
 Depth: ``(H, W)`` float tensors in metres (or any unit), 0 = no measurement. 16-bit PNG stores
 ``round(depth * scale)`` (``scale=1000``: millimetres, as TUM RGB-D and NYU Depth v2; TUM's
@@ -20,7 +20,7 @@ from spacetime.errors import InputError
 from spacetime.fileio import atomic_write
 from spacetime.shapes.io._common import fail, read_bytes, suffix
 
-__all__ = ["load_depth", "save_depth", "load_normals", "save_normals"]
+__all__ = ["load_depth", "save_depth", "load_normals", "save_normals", "read_rgb_image"]
 
 
 def _imread(path: Path) -> np.ndarray:
@@ -145,3 +145,32 @@ def save_normals(
         raise InputError(f"path: expected a .png or .npy normal-map file, got {ext!r}")
 
 
+
+
+def read_rgb_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor:
+    """An image file (PNG, JPEG, ...; gray, RGB or RGBA) as float RGB ``(3, H, W)`` in [0, 1];
+    with ``size``, resized to ``(3, size, size)`` (bilinear, ``align_corners=False``), the input
+    of the image-to-shape models.
+
+    Raises:
+        MissingFileError: no such file. FileFormatError: not a readable image.
+    """
+    import cv2
+    import torch.nn.functional as F
+
+    p = Path(path)
+    img = _imread(p)
+    if img.dtype != np.uint8:
+        img = (img.astype(np.float64) / np.iinfo(img.dtype).max * 255).round().astype(np.uint8)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0
+    if size is None:
+        return x
+    check_positive(size, "size")
+    return F.interpolate(x[None], size=(int(size),) * 2, mode="bilinear",
+                         align_corners=False)[0].clamp(0, 1)

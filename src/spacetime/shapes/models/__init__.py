@@ -2,9 +2,9 @@
 octree generation, PointNet, point-set generation and occupancy networks.
 
 Plain ``nn.Module`` classes with keyword-only builders; :data:`SHAPE_MODEL_BUILDERS` maps the
-CLI names to the builders and :data:`MODEL_TASKS` to the task (what the model eats, how it is
-trained and evaluated; see :mod:`spacetime.shapes.models.training`). ``docs/shape_models.md``
-lists the papers and shapes.
+model names to the builders and :data:`MODEL_TASKS` to their task (what the model eats, how it
+is trained, evaluated and saved: the task objects of :mod:`spacetime.shapes.models.tasks`).
+``docs/shape_models.md`` lists the papers and shapes.
 """
 
 from collections.abc import Callable
@@ -53,14 +53,26 @@ from spacetime.shapes.models.points import (
     point_gen,
     pointnet,
 )
-from spacetime.shapes.models.training import (
+from spacetime.shapes.models.tasks import (
     MODEL_TASKS,
+    SHAPE_TASKS,
     TASK_RETURNS,
-    MeshNormalizedDataset,
-    ShapeStep,
+    DepthTask,
+    MeshTask,
+    NormalsTask,
+    OccupancyTask,
+    OctreeTask,
+    PointClassificationTask,
+    PointsTask,
+    ShapeTask,
+    VoxelClassificationTask,
+    VoxelsTask,
     evaluate_shape_model,
+    normalize_to_unit_cube,
     predict_shapes,
     resize_voxels,
+    shape_task,
+    synthetic_intrinsics,
 )
 from spacetime.shapes.models.voxels import (
     VoxelClassifier,
@@ -72,7 +84,7 @@ from spacetime.shapes.models.voxels import (
     voxnet,
 )
 
-#: CLI model name → keyword-only builder
+#: model name → keyword-only builder
 SHAPE_MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "depth-fcn": depth_fcn,
     "normal-fcn": normal_fcn,
@@ -89,6 +101,7 @@ SHAPE_MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
 __all__ = [
     "SHAPE_MODEL_BUILDERS",
     "MODEL_TASKS",
+    "SHAPE_TASKS",
     "TASK_RETURNS",
     # blocks
     "ImageEncoder",
@@ -127,12 +140,23 @@ __all__ = [
     "extract_mesh",
     "MeshExtraction",
     "OCC_BOX",
-    # training / evaluation
-    "ShapeStep",
+    # tasks: training steps, prediction, evaluation
+    "ShapeTask",
+    "DepthTask",
+    "NormalsTask",
+    "VoxelClassificationTask",
+    "PointClassificationTask",
+    "VoxelsTask",
+    "OctreeTask",
+    "PointsTask",
+    "OccupancyTask",
+    "MeshTask",
+    "shape_task",
     "resize_voxels",
     "evaluate_shape_model",
     "predict_shapes",
-    "MeshNormalizedDataset",
+    "synthetic_intrinsics",
+    "normalize_to_unit_cube",
     # meshes (Pixel2Mesh)
     "PyramidEncoder",
     "Pixel2Mesh",

@@ -1,4 +1,4 @@
-"""spacetime.video.flow: optical flow (formats, metrics, estimators, RAFT training, caching).
+"""spacetime.video.flow: optical flow (formats, metrics, estimators, RAFT, caching).
 
 Convention (used by every function here)
 ----------------------------------------
@@ -17,7 +17,8 @@ Unknown flow is NaN (``.flo`` files store it as 1e10, KITTI PNGs with valid = 0)
 Modules: :mod:`.io` (``.flo`` / KITTI PNG / ``.npy``), :mod:`.ops` (warp, EPE, Fl-all, angular
 and photometric errors), :mod:`.viz` (Middlebury colours, dx/dy images, quiver plots),
 :mod:`.estimate` (:func:`estimate_flow`), :mod:`.horn_schunck`, :mod:`.raft`,
-:mod:`.synthetic` (:class:`SyntheticFlow`), :mod:`.train`, :mod:`.evaluate`, :mod:`.cache`.
+:mod:`.synthetic` (:class:`SyntheticFlow`), :mod:`.train` (:class:`RAFTStep`), :mod:`.evaluate`,
+:mod:`.cache`. Training, evaluating and using a RAFT checkpoint: :mod:`spacetime.api.flow`.
 See ``docs/flow.md``.
 """
 
@@ -68,7 +69,7 @@ from spacetime.video.flow.raft import (
     sequence_loss,
 )
 from spacetime.video.flow.synthetic import SyntheticFlow, make_synthetic_pair
-from spacetime.video.flow.train import RAFTStep, train_raft
+from spacetime.video.flow.train import RAFTStep
 from spacetime.video.flow.viz import (
     flow_components_to_images,
     flow_quiver,
@@ -107,7 +108,6 @@ __all__ = [
     "SyntheticFlow",
     "make_synthetic_pair",
     "RAFTStep",
-    "train_raft",
     "LAYOUTS",
     "evaluate_flow_folder",
     "export_flow_folder",

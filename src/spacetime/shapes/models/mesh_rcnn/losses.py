@@ -145,7 +145,7 @@ class MeshRCNNStep:
     def __call__(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, Any]]:
         from spacetime.shapes.losses import chamfer_loss
         from spacetime.shapes.models.pixel2mesh import camera_frame_targets
-        from spacetime.shapes.models.training import resize_voxels
+        from spacetime.shapes.models.tasks import resize_voxels
 
         tg = camera_frame_targets(batch)
         if "points" not in tg or "normals" not in tg:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -79,8 +80,8 @@ def second_view(meshes: Any, index: int = 0, *, size: int = 256, azimuth_deg: fl
                              azimuth_deg=180.0 + azimuth_deg, elevation_deg=elevation_deg)
 
 
-def save_png(array: torch.Tensor, path: str | os.PathLike) -> None:
-    """Write an ``(H, W, 3)`` array in [0, 1] as an 8-bit PNG (atomically)."""
+def save_png(array: torch.Tensor, path: str | os.PathLike) -> Path:
+    """Write an ``(H, W, 3)`` array in [0, 1] as an 8-bit PNG (atomically); return the path."""
     import numpy as np
     from PIL import Image
 
@@ -89,6 +90,7 @@ def save_png(array: torch.Tensor, path: str | os.PathLike) -> None:
     arr = (array.detach().cpu().clamp(0, 1).numpy() * 255).round().astype(np.uint8)
     with atomic_write(path, "wb") as f:
         Image.fromarray(arr).save(f, format="PNG")
+    return Path(path)
 
 
 def contact_row(arrays: Sequence[torch.Tensor], size: int = 128) -> torch.Tensor:
