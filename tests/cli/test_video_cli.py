@@ -145,3 +145,42 @@ def test_train_and_eval_on_a_video_folder(tmp_path, capsys):
     assert metrics["video"]["num_samples"] == 4 and metrics["clip"]["num_samples"] == 8
     assert metrics["classes"] == ["blue_cross", "green_triangle", "red_disc", "yellow_ring"]
     assert "test split, 4 item(s)" in capsys.readouterr().out
+
+
+def test_help_lists_models_and_data_and_python_m(capsys):
+    import subprocess
+    import sys
+
+    from spacetime.cli import shapes_models, video
+    from spacetime.shapes.datasets import SHAPE_DATA_FORMS
+    from spacetime.video.datasets import VIDEO_DATA_FORMS
+    from spacetime.video.models import MODEL_BUILDERS
+
+    with pytest.raises(SystemExit):
+        main(["video", "train", "--help"])
+    import re
+
+    out = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # undo line wraps
+    for name in MODEL_BUILDERS:
+        assert name in out
+    assert "ucf101:ROOT:SPLITDIR" in out and "--max-steps" in out and "(default: auto)" in out
+    for kind, fields in VIDEO_DATA_FORMS.items():
+        assert ":".join([kind, *fields]) in video.DATA_HELP
+    for kind, forms in SHAPE_DATA_FORMS.items():
+        assert kind in shapes_models.DATA_HELP
+        for f in forms:
+            assert all(x in shapes_models.DATA_HELP for x in f)
+    proc = subprocess.run([sys.executable, "-m", "spacetime", "--version"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("spacetime ")
+
+
+def test_max_steps_caps_a_trial_run(tmp_path, monkeypatch):
+    from spacetime.engine.rundir import read_json
+
+    monkeypatch.setenv("SPACETIME_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    assert main(_train_args(run, "--epochs", "5", "--max-steps", "3", "--no-tensorboard")) == 0
+    metrics = read_json(run / "metrics.json")
+    assert metrics["steps"] == 3 and metrics["epochs"] == 1  # 4 steps per epoch, capped at 3
+    assert 0 < metrics["history"][-1]["lr"] <= 0.01

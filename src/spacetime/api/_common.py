@@ -151,15 +151,18 @@ class EvalResult:
 
 @contextlib.contextmanager
 def distributed_run(device: str) -> Iterator[Any]:
-    """Join the torchrun process group for the duration of a training call (a no-op without
-    torchrun); yields the :class:`~spacetime.engine.DistInfo`."""
-    from spacetime.engine import cleanup_distributed, init_distributed
+    """Join the torchrun process group (a no-op without torchrun; reused when a previous call
+    joined it) for a training call; yields the :class:`~spacetime.engine.DistInfo`.
+
+    The group stays up after the call, so that a script or notebook may train several models
+    under one torchrun (re-creating a destroyed group in the same process hangs in gloo); all
+    ranks meet at a barrier when the call ends, and the group is destroyed at interpreter exit
+    (:func:`~spacetime.engine.init_distributed` registers that)."""
+    from spacetime.engine import barrier, init_distributed
 
     info = init_distributed(device)
-    try:
-        yield info
-    finally:
-        cleanup_distributed()
+    yield info
+    barrier()
 
 
 def resume_checkpoint(resume: str | os.PathLike | bool | None,
