@@ -52,7 +52,8 @@ def _record_training_items(log: list[int]) -> None:
 def _train(family: str, out: Path):
     from spacetime import api
 
-    common = {"out": out / family, "epochs": 1, "batch_size": 2, "device": "cpu",
+    # device "auto": the CLI's default (CPU here; CUDA + nccl on a GPU machine)
+    common = {"out": out / family, "epochs": 1, "batch_size": 2, "device": "auto",
               "progress": False, "tensorboard": False, "log": None, "seed": 0}
     if family == "video":
         return api.video.train("toy-slow-fusion", "synthetic-motion", classes="motion",

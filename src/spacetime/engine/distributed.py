@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
+from spacetime.engine.device import resolve_device
 from spacetime.errors import InputError
 
 __all__ = [
@@ -64,8 +65,9 @@ def init_distributed(device: str | torch.device = "cpu", backend: str | None = N
     """Join the process group described by torchrun's environment variables, if any.
 
     Args:
-        device: the training device type; ``cuda`` selects ``nccl`` and pins this process to
-            GPU ``LOCAL_RANK``, anything else selects ``gloo``.
+        device: the training device (``auto``: CUDA when available); ``cuda`` selects
+            ``nccl`` and pins this process to GPU ``LOCAL_RANK``, anything else selects
+            ``gloo``.
         backend: override the backend.
 
     Returns:
@@ -81,7 +83,7 @@ def init_distributed(device: str | torch.device = "cpu", backend: str | None = N
             raise InputError(f"WORLD_SIZE={world_size} but environment variable {var} is not set")
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    dev_type = torch.device(device).type
+    dev_type = torch.device(resolve_device(device)).type
     if backend is None:
         backend = "nccl" if dev_type == "cuda" else "gloo"
     if dev_type == "cuda":
