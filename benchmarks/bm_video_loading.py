@@ -1,134 +1,318 @@
-"""Clip loading speed: 16 x 112 x 112 clips from a generated 320 x 240, 30 fps mp4.
+"""Video loading speed: spacetime's ``read_video`` against torchcodec, decord, a PyAV loop and
+OpenCV, on a UCF101-like and a Kinetics-like file, interleaved in one run.
 
-Compares, for the same random clip positions and the same swscale resize to short side 112 plus
-centre crop 112 x 112:
+Files (generated, realistic to encode: a textured background sliding with a moving object):
 
-1. ``spacetime.video.read_video(frame_indices=...)``: seek to the key frame before the clip,
-   decode forward, convert only the clip's frames, stop after the last one;
-2. a plain PyAV loop that decodes from the start of the file up to the clip's last frame;
-3. whole-video decoding then slicing, the strategy of ``torchvision.io.read_video`` without
-   a time range (torchvision 0.29 no longer ships ``torchvision.io.read_video``; it was
-   deprecated in favour of TorchCodec, so the strategy is emulated with PyAV).
+- UCF101-like: 320 x 240, 25 fps, MPEG-4 part 2 in AVI, 12-frame GOP, 7 s;
+- Kinetics-like: 340 x 256, 30 fps, H.264 in mp4, 250-frame GOP (libx264's default), 10 s.
 
-Run: ``python benchmarks/bm_video_loading.py [--seconds 10] [--clips 20] [--gop 250 30]``.
-GOP is the key-frame interval: 250 is libx264's default, 30 (one per second) is common for
-streaming encodes; seeking helps more the shorter the GOP.
+Workloads (one decoding thread everywhere: ``threads=1``, ``num_ffmpeg_threads=1``,
+``num_threads=1``, PyAV ``thread_count=1``, ``cv2.setNumThreads(1)``):
+
+1. full decode to uint8 RGB, frames/s;
+2. 8 random 16-frame clips at stride 2 with the short side resized to 128, clips/s: a fresh
+   decoder per clip (as a dataset item opens its file), and the 8 clips from one decoder /
+   one ``read_video`` call (as multi-clip evaluation reads them); torchcodec resizes in FFmpeg
+   with its decoder ``Resize`` transform, decord while decoding, ours on the YUV planes;
+3. clips/s of one DataLoader worker (``num_workers=1``) over a folder of 8 such files, through
+   :class:`spacetime.video.datasets.LabeledVideoDataset` (random 16-frame clip at stride 2,
+   short side 128, random 112 crop + flip) — the UCF101 and Kinetics training input.
+
+The order of the methods rotates every round (decord's decoder threads outlive its readers for
+a moment and would slow whichever method always ran next). Also: the mean / max absolute
+difference between our frames and torchcodec's (both convert with the stream's BT.601
+limited-range matrix through swscale at full size).
+
+Peers are optional: each is skipped with a note when it does not import (torchcodec needs the
+system's FFmpeg libraries: ``apt-get install ffmpeg`` then ``pip install torchcodec decord``).
+
+Run: ``python benchmarks/bm_video_loading.py [--rounds 5]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import inspect
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import torch
 
-from spacetime.video.clips import RandomClipSampler, clips_to_indices
-from spacetime.video.io import read_video, video_info, write_video
+from spacetime.video.io import read_video, video_info
 
-SIZE, CLIP_LEN = 112, 16
+SHORT, CLIP, STRIDE, CLIPS = 128, 16, 2, 8
+#: one decoding thread (spacetime before 0.2 had no ``threads`` argument: run against an older
+#: checkout for before / after figures)
+_THREADS = {"threads": 1} if "threads" in inspect.signature(read_video).parameters else {}
 
 
-def make_video(path: Path, seconds: int, gop: int, fps: int = 30) -> Path:
-    """A textured 320 x 240 video with global and local motion (realistic to encode)."""
-    T, H, W = seconds * fps, 240, 320
-    rng = np.random.default_rng(0)
-    texture = rng.integers(0, 256, (H * 2, W * 2, 3), dtype=np.uint8)
+def _frames(T: int, H: int, W: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (2 * H, 2 * W, 3), dtype=np.uint8), (5, 5),
+                               1.5)
     yy, xx = np.mgrid[0:H, 0:W]
-    frames = np.empty((T, H, W, 3), dtype=np.uint8)
+    out = np.empty((T, H, W, 3), np.uint8)
     for t in range(T):
-        frames[t] = texture[(yy + t) % (2 * H), (xx + 2 * t) % (2 * W)]
-        cy, cx = int(120 + 80 * np.sin(t / 15)), int(160 + 120 * np.cos(t / 20))
-        frames[t, max(0, cy - 20):cy + 20, max(0, cx - 20):cx + 20] = (255, 64, 0)
-    return write_video(path, torch.from_numpy(frames), fps, layout="THWC",
-                       options={"g": str(gop), "keyint_min": str(gop)})
+        out[t] = texture[(yy + t) % (2 * H), (xx + 2 * t) % (2 * W)]
+        cy, cx = int(H / 2 + H / 3 * np.sin(t / 15)), int(W / 2 + W / 3 * np.cos(t / 20))
+        out[t, max(0, cy - 20):cy + 20, max(0, cx - 20):cx + 20] = (255, 64, 0)
+    return out
 
 
-def _out_size(h: int, w: int) -> tuple[int, int, int, int]:
-    oh, ow = (SIZE, round(w * SIZE / h)) if h <= w else (round(h * SIZE / w), SIZE)
-    return oh, ow, (oh - SIZE) // 2, (ow - SIZE) // 2
+def make_video(path: Path, kind: str, seed: int = 0) -> Path:
+    """A UCF101-like AVI (``kind="ucf"``) or a Kinetics-like mp4 (``"kinetics"``)."""
+    if kind == "ucf":
+        T, H, W, fps, codec, gop = 175, 240, 320, 25, "mpeg4", 12
+    else:
+        T, H, W, fps, codec, gop = 300, 256, 340, 30, "libx264", 250
+    frames = _frames(T, H, W, seed)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        s.codec_context.gop_size = gop
+        if codec == "mpeg4":
+            s.bit_rate = 1_500_000
+        else:
+            s.options = {"crf": "20", "g": str(gop)}
+        for t in range(T):
+            frame = av.VideoFrame.from_ndarray(frames[t], format="rgb24")
+            frame.pts = t
+            for pk in s.encode(frame):
+                out.mux(pk)
+        for pk in s.encode():
+            out.mux(pk)
+    return path
 
 
-_INFO: dict[Path, tuple[int, int, int, int]] = {}
+# ------------------------------------------------------------------------------- full decode
+def full_ours(path: Path) -> torch.Tensor:
+    return read_video(path, **_THREADS)
 
 
-def load_ours(path: Path, idx: list[int]) -> torch.Tensor:
-    if path not in _INFO:  # metadata read once per file, as the datasets cache it
-        info = video_info(path)
-        _INFO[path] = _out_size(info.height, info.width)
-    oh, ow, top, left = _INFO[path]
-    return read_video(path, frame_indices=idx, size=(oh, ow), crop=(top, left, SIZE, SIZE))
+def full_torchcodec(path: Path) -> torch.Tensor:
+    from torchcodec.decoders import VideoDecoder
+
+    d = VideoDecoder(str(path), num_ffmpeg_threads=1, device="cpu")
+    return d.get_frames_in_range(0, len(d)).data
 
 
-def load_loop_from_start(path: Path, idx: list[int]) -> torch.Tensor:
-    wanted, last, out = set(idx), max(idx), {}
+def full_decord(path: Path) -> torch.Tensor:
+    import decord
+
+    vr = decord.VideoReader(str(path), num_threads=1)
+    return torch.from_numpy(vr.get_batch(list(range(len(vr)))).asnumpy())
+
+
+def full_pyav(path: Path) -> torch.Tensor:
     with av.open(str(path)) as c:
         s = c.streams.video[0]
-        oh, ow, top, left = _out_size(s.codec_context.height, s.codec_context.width)
-        for i, frame in enumerate(c.decode(s)):
-            if i in wanted:
-                arr = frame.to_ndarray(format="rgb24", width=ow, height=oh)
-                out[i] = arr[top:top + SIZE, left:left + SIZE]
-            if i >= last:
-                break
-    return torch.from_numpy(np.stack([out[i] for i in idx])).permute(0, 3, 1, 2)
+        s.codec_context.thread_count = 1
+        return torch.from_numpy(np.stack([f.to_ndarray(format="rgb24") for f in c.decode(s)]))
 
 
-def load_whole_then_slice(path: Path, idx: list[int]) -> torch.Tensor:
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        oh, ow, top, left = _out_size(s.codec_context.height, s.codec_context.width)
-        allf = [f.to_ndarray(format="rgb24", width=ow, height=oh) for f in c.decode(s)]
-    video = np.stack(allf)[:, top:top + SIZE, left:left + SIZE]
-    return torch.from_numpy(video[idx]).permute(0, 3, 1, 2)
+def full_opencv(path: Path) -> torch.Tensor:
+    cap = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return torch.from_numpy(np.stack(out))
 
 
-def bench(fn, path: Path, clips: list[list[int]]) -> tuple[float, float]:
-    """(clips per wall-clock second, clips per CPU second of this process, all threads)."""
-    fn(path, clips[0])  # warm-up
-    t0, c0 = time.perf_counter(), time.process_time()
+# ------------------------------------------------------------------------------- clips
+def _short_side(h: int, w: int) -> tuple[int, int]:
+    return (SHORT, round(w * SHORT / h)) if h <= w else (round(h * SHORT / w), SHORT)
+
+
+def clips_ours(path: Path, clips: list[list[int]]) -> list[torch.Tensor]:
+    """One ``read_video`` per clip (a file opened per dataset item)."""
+    return [read_video(path, frame_indices=idx, size=SHORT, **_THREADS) for idx in clips]
+
+
+def clips_ours_one_call(path: Path, clips: list[list[int]]) -> list[torch.Tensor]:
+    """The 8 clips in one call (what multi-clip datasets do), split afterwards."""
+    flat = [i for idx in clips for i in idx]
+    return list(read_video(path, frame_indices=flat, size=SHORT, **_THREADS).split(CLIP))
+
+
+def _torchcodec_decoder(path: Path):
+    from torchcodec.decoders import VideoDecoder
+    from torchcodec.transforms import Resize
+
+    info = _INFO[path]
+    return VideoDecoder(str(path), num_ffmpeg_threads=1, device="cpu",
+                        transforms=[Resize(_short_side(info.height, info.width))])
+
+
+def clips_torchcodec(path: Path, clips: list[list[int]]) -> list[torch.Tensor]:
+    """A decoder per clip (as a dataset item opens its file), resizing in FFmpeg."""
+    return [_torchcodec_decoder(path).get_frames_at(idx).data for idx in clips]
+
+
+def clips_torchcodec_one_decoder(path: Path, clips: list[list[int]]) -> list[torch.Tensor]:
+    """One decoder for the 8 clips (its index scan paid once)."""
+    d = _torchcodec_decoder(path)
+    return [d.get_frames_at(idx).data for idx in clips]
+
+
+def clips_decord(path: Path, clips: list[list[int]]) -> list[torch.Tensor]:
+    import decord
+
+    info = _INFO[path]
+    h, w = _short_side(info.height, info.width)
+    out = []
     for idx in clips:
-        out = fn(path, idx)
-        assert out.shape == (CLIP_LEN, 3, SIZE, SIZE)
-    return len(clips) / (time.perf_counter() - t0), len(clips) / (time.process_time() - c0)
+        vr = decord.VideoReader(str(path), num_threads=1, width=w, height=h)
+        out.append(torch.from_numpy(vr.get_batch(idx).asnumpy()))
+    return out
+
+
+_INFO: dict[Path, object] = {}
+
+
+def _clip_sets(paths: list[Path], rounds: int) -> dict[Path, list[list[list[int]]]]:
+    rng = np.random.default_rng(0)
+    sets = {}
+    for p in paths:
+        n = video_info(p).num_frames
+        _INFO[p] = video_info(p)
+        span = (CLIP - 1) * STRIDE + 1
+        sets[p] = [[[int(s) + STRIDE * k for k in range(CLIP)]
+                    for s in rng.integers(0, n - span, CLIPS)] for _ in range(rounds)]
+    return sets
+
+
+# ------------------------------------------------------------------------------- DataLoader
+def loader_clips_per_s(root: Path, batches: int = 8) -> float:
+    from spacetime.engine import build_loader
+    from spacetime.video import transforms as tr
+    from spacetime.video.clips import RandomClipSampler
+    from spacetime.video.datasets import VideoFolder, collate_clips
+
+    ds = VideoFolder(root, clip_sampler=RandomClipSampler(CLIP, frame_step=STRIDE),
+                     decode_size=SHORT, seed=0,
+                     transform=tr.Compose([tr.RandomCrop(112), tr.RandomHorizontalFlip(),
+                                           tr.ToFloat()]))
+    loader = build_loader(ds, 4, shuffle=True, num_workers=1, collate_fn=collate_clips,
+                          persistent_workers=True)
+    it = iter(loader)
+    next(it)  # start the worker
+    t0, n = time.perf_counter(), 0
+    for _ in range(batches):
+        try:
+            b = next(it)
+        except StopIteration:
+            it = iter(loader)
+            b = next(it)
+        n += b["batch_size"]
+    return n / (time.perf_counter() - t0)
+
+
+def _rotated(methods: dict, r: int) -> list:
+    items = list(methods.items())
+    return items[r % len(items):] + items[:r % len(items)]
+
+
+def _available(fn: Callable, path: Path, *args) -> str | None:
+    try:
+        fn(path, *args)
+        return None
+    except ImportError as e:
+        return f"not installed ({e.name})"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--clips", type=int, default=20)
-    ap.add_argument("--gop", type=int, nargs="+", default=[250, 30])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--skip-loader", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    methods = [("spacetime read_video (seek)", load_ours),
-               ("PyAV loop from start", load_loop_from_start),
-               ("whole video, then slice (torchvision-style)", load_whole_then_slice)]
-    print(f"{args.clips} random {CLIP_LEN}x{SIZE}x{SIZE} clips (native 30 fps) from a "
-          f"{args.seconds} s 320x240 H.264 mp4 "
-          f"(FFmpeg default decoder threads, torch on one thread)")
-    with tempfile.TemporaryDirectory() as tmp:
-        for gop in args.gop:
-            path = make_video(Path(tmp) / f"bench_g{gop}.mp4", args.seconds, gop)
-            info = video_info(path)
-            sampler = RandomClipSampler(CLIP_LEN)
-            g = torch.Generator().manual_seed(0)
-            clips = [list(clips_to_indices(sampler(info.num_frames, info.fps, g))[0].tolist())
-                     for _ in range(args.clips)]
-            ref = load_loop_from_start(path, clips[1])
-            assert torch.equal(load_ours(path, clips[1]), ref), "readers disagree"
-            rates = [(name, *bench(fn, path, clips)) for name, fn in methods]
-            wall0, cpu0 = rates[0][1:]
-            print(f"\nGOP {gop} ({info.num_frames} frames, {path.stat().st_size / 1e6:.1f} MB)")
-            print(f"{'method':<44} {'clips/s':>8} {'speed-up':>9} {'clips/CPU-s':>12} "
-                  f"{'speed-up':>9}")
-            for name, wall, cpu in rates:
-                print(f"{name:<44} {wall:8.2f} {wall0 / wall:8.2f}x {cpu:12.2f} "
-                      f"{cpu0 / cpu:8.2f}x")
-    print("\nspeed-up = ours / method (wall clock, then CPU time: CPU time is the steadier figure "
-          "on a shared machine)")
+    cv2.setNumThreads(1)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        files = {"UCF101-like AVI": make_video(tmp / "ucf.avi", "ucf"),
+                 "Kinetics-like mp4": make_video(tmp / "kinetics.mp4", "kinetics")}
+        full = {"spacetime": full_ours, "torchcodec": full_torchcodec, "decord": full_decord,
+                "PyAV loop": full_pyav, "OpenCV": full_opencv}
+        clips = {"spacetime": clips_ours, "torchcodec": clips_torchcodec,
+                 "ours 1 call": clips_ours_one_call, "tc 1 decoder": clips_torchcodec_one_decoder,
+                 "decord": clips_decord}
+        skip = {name: _available(fn, next(iter(files.values()))) for name, fn in full.items()}
+        skip["tc 1 decoder"], skip["ours 1 call"] = skip["torchcodec"], None
+        for name, why in skip.items():
+            if why:
+                print(f"{name}: {why}; skipped")
+        sets = _clip_sets(list(files.values()), args.rounds)
+        fps: dict[tuple[str, str], list[float]] = {}
+        cps: dict[tuple[str, str], list[float]] = {}
+        for r in range(args.rounds):  # interleaved: every method once per round
+            for label, path in files.items():
+                n = video_info(path).num_frames
+                # rotate the order every round: decord's decoder threads outlive its readers
+                # for a moment and slow whatever runs next on a 2-core machine
+                for name, fn in _rotated(full, r):
+                    if skip[name]:
+                        continue
+                    gc.collect()
+                    t0 = time.perf_counter()
+                    fn(path)
+                    fps.setdefault((label, name), []).append(n / (time.perf_counter() - t0))
+                for name, fn in _rotated(clips, r):
+                    if skip[name]:
+                        continue
+                    gc.collect()
+                    t0 = time.perf_counter()
+                    fn(path, sets[path][r])
+                    cps.setdefault((label, name), []).append(
+                        CLIPS / (time.perf_counter() - t0))
+        print(f"\n## Full decode to uint8 RGB, frames/s (median of {args.rounds} interleaved "
+              "rounds, 1 thread each)")
+        _table(fps, files, full, skip)
+        print(f"\n## {CLIPS} random {CLIP}-frame clips at stride {STRIDE}, short side "
+              f"{SHORT}, clips/s")
+        _table(cps, files, clips, skip)
+        if not skip["torchcodec"]:
+            print("\n## Same pixels: ours vs torchcodec (full decode)")
+            for label, path in files.items():
+                a, b = full_ours(path).int(), full_torchcodec(path).int()
+                diff = (a - b).abs().float()
+                print(f"{label}: mean |diff| {float(diff.mean()):.3f}, max {int(diff.max())} "
+                      "(levels of 255)")
+        if not args.skip_loader:
+            print("\n## One DataLoader worker, clips/s (16 x 112 x 112 training clips)")
+            for label, path in files.items():
+                root = tmp / label.split()[0]
+                for c in range(2):
+                    for k in range(4):
+                        dst = root / f"class{c}" / f"v{k}{path.suffix}"
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        dst.write_bytes(path.read_bytes())
+                print(f"{label}: {loader_clips_per_s(root):.1f} clips/s")
+
+
+def _table(res, files, methods, skip) -> None:
+    names = [m for m in methods if not skip[m]]
+    pairs = [("spacetime", "torchcodec")]
+    if "ours 1 call" in names and "tc 1 decoder" in names:
+        pairs.append(("ours 1 call", "tc 1 decoder"))
+    head = f"{'file':<20}" + "".join(f"{n:>13}" for n in names) + "".join(
+        f"{'ours/tc' + (' (1)' if k else ''):>12}" for k in range(len(pairs)))
+    print(head)
+    for label in files:
+        med = {n: statistics.median(res[(label, n)]) for n in names}
+        ratios = [med[a] / med[b] if b in med else float("nan") for a, b in pairs]
+        print(f"{label:<20}" + "".join(f"{med[n]:>13.1f}" for n in names)
+              + "".join(f"{r:>11.2f}x" for r in ratios))
 
 
 if __name__ == "__main__":

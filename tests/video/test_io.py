@@ -243,6 +243,45 @@ def test_write_layouts_float_gray_odd_and_mpeg4(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["f.mp4", "g.mp4", "h.mp4", "m.avi", "odd.mp4"]
 
 
+def _smooth_frames(n: int) -> torch.Tensor:
+    """Frames of one texture sliding right (so an encoder makes P- and B-frames, not a key frame
+    per frame), with the frame id blocks of ``make_frames``."""
+    g = torch.Generator().manual_seed(0)
+    texture = torch.randint(60, 200, (3, 64, 160), generator=g, dtype=torch.uint8)
+    frames = torch.stack([texture[:, :, 2 * t: 2 * t + 64] for t in range(n)]).clone()
+    ids = make_frames(n, 64, 64)
+    frames[:, :, :32, :16] = ids[:, :, :32, :16]
+    return frames
+
+
+@pytest.mark.parametrize("bframes", [0, 2])
+def test_avi_with_p_and_b_frames_seeks_or_counts_exactly(tmp_path, bframes):
+    """mpeg4 AVI with a 12-frame GOP: without B-frames the timestamps are exact and clips are
+    read by seeking; with B-frames (timestamps off by the reorder delay) by counting."""
+    import av
+
+    path = tmp_path / f"g12b{bframes}.avi"
+    frames = _smooth_frames(48)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        s.codec_context.gop_size, s.codec_context.max_b_frames = 12, bframes
+        s.bit_rate = 4_000_000
+        for t in range(48):
+            f = av.VideoFrame.from_ndarray(frames[t].permute(1, 2, 0).numpy(), format="rgb24")
+            f.pts = t
+            for pk in s.encode(f):
+                out.mux(pk)
+        for pk in s.encode():
+            out.mux(pk)
+    with av.open(str(path)) as c:
+        keys = [pk.is_keyframe for pk in c.demux(c.streams.video[0]) if pk.size]
+        assert not all(keys)  # real inter frames
+        assert bool(c.streams.video[0].codec_context.has_b_frames) == (bframes > 0)
+    idx = [47, 0, 30, 31, 13, 25, 26, 40]
+    assert frame_ids(read_video(path, frame_indices=idx, strict=True)) == idx
+
+
 @pytest.mark.parametrize("name,codec", [("b.avi", None), ("c.mkv", None), ("d.mov", None),
                                         ("e.avi", "mpeg4")])
 def test_containers_frame_exact(tmp_path, name, codec):

@@ -9,11 +9,13 @@ frames, the frame requested for time ``t`` is the last decoded frame whose prese
 ``<= t`` (the frame a player would show).
 
 Decoding is seek-based: :func:`read_video` seeks to the key frame before the first requested frame,
-decodes forward, converts (and resizes, in FFmpeg's swscale) only the requested frames, and seeks
-again across large gaps. A 16-frame clip from a long video never decodes the whole file (unlike
-``torchvision.io.read_video``, which loads every frame of the requested range into memory first).
-AVI files are the exception: their timestamps are unreliable when the codec uses B-frames, so they
-are decoded from the start and frames are numbered by counting (UCF101 / HMDB51 clips are short).
+decodes forward, converts (and resizes, on the YUV planes with OpenCV: :mod:`spacetime.video.yuv`)
+only the requested frames straight into the output buffer, and seeks again across large gaps. A
+16-frame clip from a long video never decodes the whole file (unlike ``torchvision.io.read_video``,
+which loaded every frame of the requested range into memory first).
+AVI files with B-frames are the exception: their timestamps are unreliable (off by the reorder
+delay, with gaps after a seek), so they are decoded from the start and frames are numbered by
+counting (UCF101 / HMDB51 clips are short); AVI files without B-frames seek like the others.
 
 Pixel layout: ``"TCHW"`` (frames first, as image models and :mod:`spacetime.video.transforms`
 expect) or ``"CTHW"`` (channels first, as 3D CNNs such as C3D expect). ``uint8`` values are in
@@ -36,6 +38,7 @@ import torch
 from spacetime.checks import check_in, check_int, check_tensor
 from spacetime.errors import FileFormatError, InputError, MissingFileError
 from spacetime.fileio import atomic_path
+from spacetime.video.yuv import FrameConverter, check_crop
 
 __all__ = [
     "VideoInfo",
@@ -283,8 +286,9 @@ def _decode_frames(
     seek_gap: float,
     count: bool = False,
     eof_slack: int = 0,
-) -> tuple[dict[int, np.ndarray], str | None]:
-    """Decode the sorted unique native indices ``wanted``; return ``{index: array}`` and an error.
+) -> tuple[dict[int, Any], str | None]:
+    """Decode the sorted unique native indices ``wanted``; return ``{index: convert(frame,
+    index)}`` and an error.
 
     Seeks to the key frame before each run of wanted frames; re-seeks when the next wanted frame
     is more than ``seek_gap`` frames ahead. Decoding stops as soon as the last wanted frame is
@@ -333,10 +337,10 @@ def _decode_frames(
                         break
                 while pos < len(wanted) and wanted[pos] < idx:
                     if prev is not None and prev_idx <= wanted[pos]:
-                        out[wanted[pos]] = convert(prev)
+                        out[wanted[pos]] = convert(prev, wanted[pos])
                     pos += 1  # a missing frame with no predecessor stays missing
                 if pos < len(wanted) and wanted[pos] == idx:
-                    out[idx] = convert(frame)
+                    out[idx] = convert(frame, idx)
                     pos += 1
                 prev, prev_idx = frame, idx
                 if pos >= len(wanted):
@@ -356,7 +360,7 @@ def _decode_frames(
         if pos < len(wanted):  # end of stream before the remaining wanted frames
             if prev is not None:
                 while pos < len(wanted) and wanted[pos] <= prev_idx + eof_slack:
-                    out[wanted[pos]] = convert(prev)
+                    out[wanted[pos]] = convert(prev, wanted[pos])
                     pos += 1
             if pos < len(wanted):
                 error = (f"stream ended after frame {last_idx} but frame {wanted[pos]} was "
@@ -380,6 +384,7 @@ def read_video(
     strict: bool = False,
     interpolation: str = "BILINEAR",
     seek_gap: int | None = None,
+    threads: int | None = None,
 ) -> torch.Tensor:
     """Decode the frames of a clip of ``path``, seeking so that only what is needed is decoded.
 
@@ -405,13 +410,19 @@ def read_video(
             raises :class:`FileFormatError`; if False the frames decoded so far are returned with
             a :class:`VideoDecodeWarning` (requested indices that could not be decoded are
             dropped, so ``T`` can be smaller than requested).
-        interpolation: swscale interpolation used by ``size`` (``"BILINEAR"``, ``"AREA"``,
-            ``"BICUBIC"``, ``"POINT"`` ...).
+        interpolation: resampling used by ``size``: ``"BILINEAR"``, ``"AREA"``, ``"BICUBIC"``,
+            ``"POINT"`` / ``"NEAREST"``, ``"LANCZOS"`` (OpenCV on the YUV planes, the fast
+            path), or another swscale name (``"FAST_BILINEAR"``, ``"GAUSS"``, ...: swscale).
         seek_gap: re-seek instead of decoding through a gap of more than this many frames
             between wanted frames (default: two seconds of frames).
+        threads: decoding threads (0: FFmpeg's choice); default 1 inside a DataLoader worker
+            (the workers are the parallelism there), FFmpeg's choice elsewhere.
 
     Returns:
-        ``(T, 3, H, W)`` or ``(3, T, H, W)`` tensor of RGB frames.
+        ``(T, 3, H, W)`` or ``(3, T, H, W)`` tensor of RGB frames, converted with the stream's
+        colour matrix and range (:mod:`spacetime.video.yuv`). For uint8 it is a permuted view
+        of one ``(T, H, W, 3)`` buffer, as torchcodec returns frames (call ``.contiguous()``
+        for a channels-first memory layout).
 
     Raises:
         MissingFileError: no such file.
@@ -450,32 +461,30 @@ def read_video(
         else:
             indices = _select_indices(info, start_sec, end_sec, fps, num_frames)
         out_h, out_w = _output_size(size, info.height, info.width)
-        if crop is not None:
-            if len(crop) != 4:
-                raise InputError(f"crop: expected (top, left, height, width), got {crop!r}")
-            top, left, ch, cw = (int(c) for c in crop)
-            if top < 0 or left < 0 or ch < 1 or cw < 1 or top + ch > out_h or left + cw > out_w:
-                raise InputError(
-                    f"crop: expected a window inside the {out_h}x{out_w} frame, got {crop!r}"
-                )
+        crop_box = check_crop(crop, out_h, out_w)
         resize = (out_h, out_w) != (info.height, info.width)
-
-        def convert(frame: Any) -> np.ndarray:
-            if resize:
-                arr = frame.to_ndarray(format="rgb24", width=out_w, height=out_h,
-                                       interpolation=interpolation)
-            else:
-                arr = frame.to_ndarray(format="rgb24")
-            if crop is not None:
-                arr = arr[top:top + ch, left:left + cw]
-            return arr
-
+        converter = FrameConverter((out_h, out_w) if resize else None, crop_box, interpolation)
+        n_threads = _decoder_threads(threads)
+        stream.codec_context.thread_count = n_threads
+        if n_threads != 1:
+            stream.thread_type = "AUTO"
         wanted = sorted(set(indices))
+        slot = {idx: k for k, idx in enumerate(wanted)}
+        oh, ow = converter.output_shape(out_h, out_w)
+        buffer = np.empty((len(wanted), oh, ow, 3), np.uint8)
+
+        def convert(frame: Any, idx: int) -> int:
+            converter(frame, out=buffer[slot[idx]])
+            return slot[idx]
+
         gap = max(1, int(2 * info.fps)) if seek_gap is None else check_int(seek_gap, "seek_gap",
                                                                           min_value=0)
         frames, error = _decode_frames(
             container, stream, info, wanted, convert, gap,
-            count=container.format.name == "avi", eof_slack=0 if stream.frames else 2,
+            # AVI with B-frames: timestamps are unreliable (off by the reorder delay, with gaps
+            # after a seek): decode from the start and count; without B-frames they are exact
+            count=container.format.name == "avi" and bool(stream.codec_context.has_b_frames),
+            eof_slack=0 if stream.frames else 2,
         )
     finally:
         container.close()
@@ -486,14 +495,35 @@ def read_video(
         warnings.warn(f"{path}: {reason}; returning the {len(frames)} decodable frames",
                       VideoDecodeWarning, stacklevel=2)
         indices = [i for i in indices if i in frames]
-    arr = np.stack([frames[i] for i in indices])  # (T, H, W, 3)
-    video = torch.from_numpy(arr).permute(0, 3, 1, 2)
-    if layout == "CTHW":
-        video = video.permute(1, 0, 2, 3)
-    video = video.contiguous()
+    order = [frames[i] for i in indices]
+    arr = buffer if order == list(range(len(buffer))) else buffer[order]  # (T, H, W, 3)
+    video = torch.from_numpy(arr)
+    video = video.permute(0, 3, 1, 2) if layout == "TCHW" else video.permute(3, 0, 1, 2)
     if dtype != torch.uint8:
         video = video.to(dtype) / 255.0
     return video
+
+
+def _decoder_threads(threads: int | None) -> int:
+    """Decoding threads: ``threads`` as given, else 1 in a DataLoader worker, else 0 (auto).
+
+    In a worker, OpenCV (the resize of the planes) is also set to one thread, once: its pool
+    costs more than it gains on small frames, and the workers are the parallelism there."""
+    from torch.utils.data import get_worker_info
+
+    global _WORKER_CV2_SET
+    in_worker = get_worker_info() is not None
+    if in_worker and not _WORKER_CV2_SET:
+        import cv2
+
+        cv2.setNumThreads(1)
+        _WORKER_CV2_SET = True
+    if threads is not None:
+        return check_int(threads, "threads", min_value=0)
+    return 1 if in_worker else 0
+
+
+_WORKER_CV2_SET = False
 
 
 # ---------------------------------------------------------------------------------------------
