@@ -272,8 +272,10 @@ def test_leaf_model_and_state_restored():
 
 def test_bad_arguments():
     m = toy_slow_fusion(num_classes=3)
-    with pytest.raises(InputError, match=r"input_shape: expected \(C, T, H, W\)"):
-        layer_table(m, (3, 64, 64))
+    with pytest.raises(InputError, match=r"input_shape: expected \(C, T, H, W\) or \(C, H, W\)"):
+        layer_table(m, (3, 64))
+    with pytest.raises(InputError, match=r"expected shape \(N, 3, T, H, W\)"):
+        layer_table(m, (3, 64, 64))  # an image shape for a clip model: the model says so
     with pytest.raises(InputError, match=r"input_shape\[1\]"):
         layer_table(m, (3, 0, 64, 64))
     with pytest.raises(InputError, match="model: expected an nn.Module"):
@@ -312,3 +314,46 @@ def test_format_layer_table(c3d_table):
     # plain list of rows (no totals attribute) still formats, summing the rows
     plain = format_layer_table(list(c3d_table), unit="M")
     assert plain.splitlines()[-1].split()[1] == f"{c3d_table.total_macs / 1e6:.2f}"
+
+
+def test_image_models_reproduce_torchvision_published_costs():
+    """2D models take ``(C, H, W)``: torchvision's published GFLOPS (multiply-adds) of AlexNet
+    (0.71) and VGG-16 (15.47) at 224², and AlexNet's textbook receptive fields."""
+    import torchvision
+
+    with torch.device("meta"):
+        alexnet = torchvision.models.alexnet()
+        vgg16 = torchvision.models.vgg16()
+    a = layer_table(alexnet, (3, 224, 224))
+    v = layer_table(vgg16, (3, 224, 224))
+    assert round(a.total_macs / 1e9, 2) == 0.71 and round(v.total_macs / 1e9, 2) == 15.47
+    assert a.total_params == 61_100_840 and v.total_params == 138_357_544
+    conv1 = next(r for r in a if r.name == "features.0")
+    assert conv1.output_shape == (64, 55, 55) and conv1.receptive_field == (1, 11, 11)
+    assert next(r for r in a if r.name == "features.3").receptive_field == (1, 51, 51)
+    text = format_layer_table(a)
+    assert "RF (H x W)" in text and "11 x 11" in text
+    with pytest.raises(InputError, match=r"\(C, H, W\)"):
+        layer_table(alexnet, (224, 224))
+
+
+def test_model_layer_table_by_name():
+    from spacetime.analysis import model_layer_table, table_model_names
+
+    names = table_model_names()
+    assert {"alexnet", "vgg16", "c3d", "voxel-gen", "voxnet", "depth-fcn"} <= set(names)
+    c3d_rows = model_layer_table("c3d")
+    assert c3d_rows.input_shape == (3, 16, 112, 112)
+    assert round(c3d_rows.total_macs / 1e9, 2) == 38.55
+    # transposed convolutions: every input element feeds prod(k) outputs per output map
+    gen = model_layer_table("voxel-gen", model_kwargs={"latent_dim": 8})
+    up = next(r for r in gen if r.layer.startswith("ConvTranspose3d"))
+    assert up.macs == (128 * 4 ** 3) * 128 * 4 ** 3  # in_elems (128 x 4³) * C_out * k³
+    with pytest.raises(InputError, match="takes an image and query points"):
+        model_layer_table("occnet")
+    with pytest.raises(InputError, match="name: expected one of"):
+        model_layer_table("resnet-9000")
+    with pytest.raises(InputError, match="does not take 'bogus'"):
+        model_layer_table("c3d", model_kwargs={"bogus": 1})
+    with pytest.raises(InputError, match="alexnet cannot be built"):
+        model_layer_table("alexnet", model_kwargs={"bogus": 1})

@@ -12,6 +12,18 @@ def test_table_c3d_matches_lecture(capsys):
     assert "11.10" in conv2
 
 
+def test_table_of_any_registered_model(capsys):
+    """The lecture's 2D references and the 3D models, by name (torchvision's published
+    GFLOPS of VGG-16: 15.47)."""
+    assert main(["video", "table", "vgg16"]) == 0
+    out = capsys.readouterr().out
+    assert "input 3 x 224 x 224" in out and out.splitlines()[-1].split()[1] == "15.47"
+    assert main(["video", "table", "voxel-gen"]) == 0
+    assert "ConvTranspose3d" in capsys.readouterr().out
+    assert main(["video", "table", "voxnet", "--num-classes", "40"]) == 0
+    assert "input 1 x 30 x 30 x 30" in capsys.readouterr().out
+
+
 def test_table_toy_slow_fusion_default_input(capsys):
     assert main(["video", "table", "toy-slow-fusion", "--num-classes", "10"]) == 0
     out = capsys.readouterr().out
@@ -25,7 +37,9 @@ def test_table_errors(capsys):
         main(["video", "table", "nope"])
     assert "invalid choice: 'nope'" in capsys.readouterr().err
     assert main(["video", "table", "c3d", "--input", "3,16,112"]) == 1
-    assert "--input: expected C,T,H,W" in capsys.readouterr().err
+    assert "input_shape: c3d takes a clip or voxel grid (C, T, H, W)" in capsys.readouterr().err
+    assert main(["video", "table", "pointnet"]) == 1
+    assert "pointnet takes a point set" in capsys.readouterr().err
     assert main(["video", "table", "c3d", "--model-kwargs", '{"bogus": 1}']) == 1
     assert "does not take 'bogus'" in capsys.readouterr().err
     with pytest.raises(SystemExit):

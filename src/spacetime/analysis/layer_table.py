@@ -1,6 +1,7 @@
 """Per-layer tables of output size, receptive field and multiply-adds, like the lecture's.
 
-:func:`layer_table` runs one forward pass of a clip model on the **meta device** (no memory,
+:func:`layer_table` runs one forward pass of a clip model ``(C, T, H, W)`` or of a 2D image model
+``(C, H, W)`` (AlexNet, VGG, the image encoders of the 3D models) on the **meta device** (no memory,
 no compute: parameters are swapped for meta tensors with :func:`torch.func.functional_call`)
 and records, through forward hooks on the leaf modules, one row per call:
 
@@ -19,7 +20,8 @@ and records, through forward hooks on the leaf modules, one row per call:
     Adaptive pooling to sizes > 1 uses ``kernel = ceil(in / out)``, ``stride = in // out``.
 ``macs``
     Multiply-adds for one clip: convolution ``out_elems * C_in / groups * prod(kernel)``,
-    linear ``out_elems * in_features``; bias adds, pooling, activations, dropout and
+    transposed convolution ``in_elems * C_out / groups * prod(kernel)``, linear
+    ``out_elems * in_features``; bias adds, pooling, activations, dropout and
     normalisation (foldable into the conv at inference) count 0.
 
 How layouts are recognised: every hooked output remembers its layout; a layer input that no
@@ -74,7 +76,9 @@ class LayerTable(list[LayerRow]):
     """A list of :class:`LayerRow` plus totals over the whole model.
 
     ``total_macs`` sums every hooked call (also those left out of the rows); ``total_params``
-    counts every parameter of the model once; ``input_shape`` is ``(C, T, H, W)``.
+    counts every parameter of the model once; ``input_shape`` is ``(C, T, H, W)`` (clip
+    models) or ``(C, H, W)`` (image models, whose receptive fields are reported as ``(1, H, W)``
+    and printed as ``H x W``).
     """
 
     def __init__(
@@ -219,6 +223,20 @@ class _Tracer:
         ext[3 - nd :] = y.shape[-nd:]
         return replace(g, rf=self._cap(rf), jump=tuple(jump), ext=tuple(ext))  # type: ignore[arg-type]
 
+    def upsample(self, g: _Grid, m: nn.Module, nd: int, y: torch.Tensor) -> _Grid:
+        """A transposed convolution: the grid gets ``stride`` times finer (``jump /= stride``)
+        and each output sees ``ceil(k / stride)`` inputs along each axis."""
+        k = _triple(m.kernel_size, nd)
+        s = _triple(m.stride, nd)
+        axes = (0, 1, 2)[3 - nd :]
+        rf, jump = list(g.rf), list(g.jump)
+        for a, kk, ss in zip(axes, k, s):
+            rf[a] += (math.ceil(kk / ss) - 1) * jump[a]
+            jump[a] = max(1, jump[a] // ss)
+        ext = list(g.ext)
+        ext[3 - nd :] = y.shape[-nd:]
+        return replace(g, rf=self._cap(rf), jump=tuple(jump), ext=tuple(ext))  # type: ignore[arg-type]
+
     def adaptive(self, g: _Grid, x: torch.Tensor, y: torch.Tensor, nd: int) -> _Grid:
         axes = (0, 1, 2)[3 - nd :]
         rf, jump, ext = list(g.rf), list(g.jump), list(g.ext)
@@ -235,9 +253,20 @@ class _Tracer:
         self, m: nn.Module, x: torch.Tensor, y: torch.Tensor, g: _Grid
     ) -> tuple[_Grid, str, int]:
         kind = type(m).__name__
+        if isinstance(m, _ConvNd) and m.transposed:
+            nd = len(m.kernel_size)
+            if nd not in (2, 3):
+                raise InputError(f"layer_table: {kind} ({nd}D) is not supported")
+            k = m.kernel_size
+            # every input element feeds prod(k) outputs of each of out_channels / groups maps
+            macs = x.numel() * (m.out_channels // m.groups) * math.prod(k)
+            desc = f"{kind}({'x'.join(map(str, k))}, {m.in_channels}->{m.out_channels})"
+            if any(s > 1 for s in _triple(m.stride, nd)):
+                desc += f" x{'x'.join(map(str, _triple(m.stride, nd)))}"
+            return self.upsample(g, m, nd, y), desc, macs
         if isinstance(m, _ConvNd):
             nd = len(m.kernel_size)
-            if nd not in (2, 3) or m.transposed:
+            if nd not in (2, 3):
                 raise InputError(f"layer_table: {kind} ({nd}D) is not supported")
             kind = f"Conv{nd}d"  # also for subclasses such as spacetime's oneDNN Conv3d
             k = m.kernel_size
@@ -287,9 +316,11 @@ def layer_table(
     """Per-layer output size, receptive field and multiply-adds of ``model`` on one clip.
 
     Args:
-        model: a clip model taking ``(N, C, T, H, W)``; its parameters may live on any device,
-            including ``meta`` (build big models under ``with torch.device("meta"):``).
-        input_shape: ``(C, T, H, W)`` of one clip, e.g. ``(3, 16, 112, 112)``.
+        model: a clip model taking ``(N, C, T, H, W)`` or an image model taking
+            ``(N, C, H, W)``; its parameters may live on any device, including ``meta`` (build
+            big models under ``with torch.device("meta"):``).
+        input_shape: ``(C, T, H, W)`` of one clip, e.g. ``(3, 16, 112, 112)``, or ``(C, H, W)``
+            of one image, e.g. ``(3, 224, 224)``.
         all_layers: also list activations, dropout, normalisation, identity and flatten
             layers (they never change sizes or receptive fields and count 0 MACs).
 
@@ -304,8 +335,8 @@ def layer_table(
         ('encoder.pool1', (12, 5, 16, 16), (6, 6, 6))
     """
     shape = tuple(input_shape)
-    if len(shape) != 4:
-        raise InputError(f"input_shape: expected (C, T, H, W), got {shape!r}")
+    if len(shape) not in (3, 4):
+        raise InputError(f"input_shape: expected (C, T, H, W) or (C, H, W), got {shape!r}")
     for i, s in enumerate(shape):
         check_int(s, f"input_shape[{i}]", min_value=1)
     if not isinstance(model, nn.Module):
@@ -313,7 +344,9 @@ def layer_table(
     if not isinstance(all_layers, bool):
         raise InputError(f"all_layers: expected a bool, got {type(all_layers).__name__}")
 
-    tracer = _Tracer(shape, all_layers)  # type: ignore[arg-type]
+    image = len(shape) == 3
+    grid_shape = (shape[0], 1, shape[1], shape[2]) if image else shape
+    tracer = _Tracer(grid_shape, all_layers)  # type: ignore[arg-type]
     handles = []
     for name, mod in model.named_modules():
         if next(mod.children(), None) is None:  # a leaf (the model itself if it has no children)
@@ -331,7 +364,8 @@ def layer_table(
         (t.dtype for t in model.parameters() if t.is_floating_point()), torch.get_default_dtype()
     )
     x = torch.zeros((1, *shape), device="meta", dtype=dtype)
-    tracer.remember(x, _Grid("clip", shape[1:], (1, 1, 1), (1, 1, 1)))  # type: ignore[arg-type]
+    tracer.remember(x, _Grid("image" if image else "clip", grid_shape[1:],  # type: ignore[arg-type]
+                             (1, 1, 1), (1, 1, 1)))
     modes = [(m, m.training) for m in model.modules()]  # restored one by one afterwards
     model.eval()
     try:
@@ -376,13 +410,17 @@ def format_layer_table(rows: Sequence[LayerRow], *, unit: str = "auto") -> str:
     if unit == "auto":
         unit = "G" if total_macs >= 1e9 else "M"
     scale = 1e9 if unit == "G" else 1e6
-    head = ("layer", "type", "size", "RF (T x H x W)", f"{unit}MACs", "params")
+    image = len(getattr(rows, "input_shape", ())) == 3 or (
+        bool(rows) and rows[0].name == "input" and len(rows[0].output_shape) == 3)
+    head = ("layer", "type", "size", "RF (H x W)" if image else "RF (T x H x W)",
+            f"{unit}MACs", "params")
     body = [
         (
             r.name,
             r.layer,
             _fmt_dims(r.output_shape),
-            _fmt_dims(r.receptive_field) if r.name != "input" else "",
+            _fmt_dims(r.receptive_field[1:] if image else r.receptive_field)
+            if r.name != "input" else "",
             f"{r.macs / scale:.2f}" if r.macs else "",
             f"{r.params:,}" if r.params else "",
         )

@@ -27,10 +27,7 @@ from spacetime.cli._args import (
     train_options,
 )
 
-__all__ = ["register", "TABLE_DEFAULT_INPUTS", "DATA_HELP"]
-
-#: default ``(C, T, H, W)`` per model for ``spacetime video table``
-TABLE_DEFAULT_INPUTS = {"toy": (3, 20, 64, 64), "default": (3, 16, 112, 112)}
+__all__ = ["register", "DATA_HELP"]
 #: the ``--data`` forms (spacetime.video.datasets.VIDEO_DATA_FORMS)
 DATA_HELP = ("synthetic-motion | folder:ROOT | ucf101:ROOT:SPLITDIR | hmdb51:ROOT:SPLITDIR | "
              "kinetics:ROOT:TRAIN_CSV:VAL_CSV")
@@ -40,6 +37,12 @@ def _model_names() -> list[str]:
     from spacetime.video.models import MODEL_BUILDERS
 
     return sorted(MODEL_BUILDERS)
+
+
+def _table_names() -> list[str]:
+    from spacetime.analysis import table_model_names
+
+    return table_model_names()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,13 +122,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_predict)
 
     tb = sub.add_parser(
-        "table", help="per-layer size / receptive field / multiply-adds table of a model",
+        "table", help="per-layer size / receptive field / multiply-adds table of any model",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Layer table of a video model, an image -> 3D model, VoxNet, or the "
+        "lecture's 2D references alexnet / vgg16 (spacetime.analysis.model_layer_table).",
     )
-    tb.add_argument("model", choices=models, metavar="MODEL", help="one of: %(choices)s")
+    tb.add_argument("model", choices=LazyChoices(_table_names), metavar="MODEL",
+                    help="one of: %(choices)s")
     tb.add_argument("--input", type=int_list, default=None, metavar="C,T,H,W",
-                    help="clip shape (default 3,16,112,112; 3,20,64,64 for toy-* models)")
-    tb.add_argument("--num-classes", type=int, default=101)
+                    help="input shape, C,T,H,W (clips) or C,H,W (images) (default: what the "
+                    "model takes: 3,16,112,112; 3,20,64,64 for toy-*; 3,224,224 for alexnet / "
+                    "vgg16)")
+    tb.add_argument("--num-classes", type=int, default=None,
+                    help="classes (default 101 for video models, 1000 for alexnet / vgg16)")
     tb.add_argument("--model-kwargs", type=json_dict, default={})
     tb.add_argument("--unit", default="auto", choices=("auto", "G", "M"))
     tb.add_argument("--all-layers", action="store_true",
@@ -134,24 +143,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_table(args: argparse.Namespace) -> int:
-    import torch
+    from spacetime.analysis import format_layer_table, model_layer_table
 
-    from spacetime.analysis import format_layer_table, layer_table
-    from spacetime.api import model_builders
-    from spacetime.api.video import video_model_kwargs
-    from spacetime.errors import InputError
-
-    toy = args.model.startswith("toy-")
-    shape = tuple(args.input) if args.input else TABLE_DEFAULT_INPUTS["toy" if toy else "default"]
-    if len(shape) != 4:
-        raise InputError(f"--input: expected C,T,H,W, got {','.join(map(str, shape))}")
-    kwargs = video_model_kwargs(args.model, args.num_classes, shape[1], (shape[2], shape[3]),
-                                args.model_kwargs)
-    with torch.device("meta"):
-        model = model_builders("video")[args.model](
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
-    rows = layer_table(model, shape, all_layers=args.all_layers)
-    print(f"{args.model}  input {' x '.join(map(str, shape))}  ({args.num_classes} classes)")
+    rows = model_layer_table(args.model, args.input, num_classes=args.num_classes,
+                             model_kwargs=args.model_kwargs, all_layers=args.all_layers)
+    shape = rows.input_shape
+    classes = f"  ({args.num_classes} classes)" if args.num_classes is not None else ""
+    print(f"{args.model}  input {' x '.join(map(str, shape))}{classes}")
     print(format_layer_table(rows, unit=args.unit))
     return 0
 
