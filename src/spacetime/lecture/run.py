@@ -1,0 +1,55 @@
+"""Run a selection of the lab's experiments and write the report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from spacetime.checks import check_in
+from spacetime.errors import InputError
+from spacetime.lecture.experiments import EXPERIMENTS
+from spacetime.lecture.report import SCALES, ClaimResult, write_report
+
+__all__ = ["run_lecture"]
+
+
+def run_lecture(
+    out_dir: str | os.PathLike,
+    *,
+    scale: str = "quick",
+    only: Sequence[str] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    log: Any = print,
+) -> list[ClaimResult]:
+    """Run the lab's experiments (all, or ``only`` these names) at ``scale`` into ``out_dir``;
+    write the report; return the results in order."""
+    check_in(scale, "scale", SCALES)
+    names = list(EXPERIMENTS) if only is None else list(only)
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown:
+        raise InputError(f"only: expected names among {', '.join(EXPERIMENTS)}, got {unknown}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    from tqdm.auto import tqdm
+
+    results: list[ClaimResult] = []
+    bar = tqdm(names, desc="lecture", unit="claim",
+               disable=not (progress and sys.stderr.isatty()))
+    for name in bar:
+        bar.set_postfix_str(name)
+        t0 = time.perf_counter()
+        res = EXPERIMENTS[name](out / name, scale=scale, seed=seed)
+        res.seconds = time.perf_counter() - t0
+        res.figures = [f"{name}/{Path(f).name}" for f in res.figures]
+        results.append(res)
+        if log is not None:
+            log(f"[{name}] {res.verdict}: {res.why} ({res.seconds:.1f} s)")
+    readme, page = write_report(out, results, scale)
+    if log is not None:
+        log(f"wrote {readme} and {page}")
+    return results
