@@ -22,7 +22,7 @@ def lab(tmp_path_factory):
 @pytest.mark.slow
 def test_quick_lab_runs_every_claim(lab):
     out, res = lab
-    assert list(res) == list(EXPERIMENTS) and len(res) >= 11
+    assert list(res) == list(EXPERIMENTS) and len(res) >= 12
     for r in res.values():
         assert r.verdict in VERDICTS and r.claim and r.ran and r.why
         for f in r.figures:
@@ -44,6 +44,10 @@ def test_deterministic_verdicts(lab):
     assert costs.verdict == "the slide's number is wrong"
     assert round(costs.numbers["computed_gmacs"]["vgg16"], 2) == 15.47
     assert round(costs.numbers["c3d_over_vgg"], 2) == 2.49
+    assert costs.numbers["c3d_conv_layers_match"] is True
+    rf = res["fusion_receptive_fields"]
+    assert rf.verdict == "reproduced" and rf.numbers["mismatches"] == 0
+    assert rf.numbers["receptive_fields"]["toy-slow-fusion"][2] == [14, 14, 14]
     assert res["f1_outliers"].verdict == "reproduced"
     assert res["cubify_meshes"].numbers["one_voxel"] == {"verts": 8, "edges": 18, "faces": 12}
     assert res["voxel_memory"].verdict == "reproduced"

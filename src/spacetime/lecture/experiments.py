@@ -25,6 +25,7 @@ __all__ = [
     "edge_regulariser",
     "single_frame_first",
     "video_costs",
+    "fusion_receptive_fields",
     "videos_are_big",
     "two_stream_networks",
     "optical_flow",
@@ -477,8 +478,15 @@ def single_frame_first(out: Path, *, scale: str = "quick", seed: int = 0) -> Cla
                   *[[k, "motion", v] for k, v in motion.items()]]))
 
 
+#: the lecture's C3D table ("Layer / Size / MFLOPs"; the column is in G multiply-adds)
+_C3D_SLIDE = {"conv1": 1.04, "conv2": 11.10, "conv3a": 5.55, "conv3b": 11.10, "conv4a": 2.77,
+              "conv4b": 5.55, "conv5a": 0.69, "conv5b": 0.69, "fc6": 0.51, "fc7": 0.45,
+              "fc8": 0.05}
+
+
 def video_costs(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
-    """AlexNet 0.7, VGG-16 13.6 and C3D 39.5 GFLOP ("2.9× VGG"), recomputed from the models."""
+    """AlexNet 0.7, VGG-16 13.6 and C3D 39.5 GFLOP ("2.9× VGG"), recomputed from the models,
+    and the slide's C3D table layer by layer."""
     from spacetime.analysis import model_layer_table
 
     out = _mkdir(out)
@@ -487,6 +495,11 @@ def video_costs(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResul
     g = {k: t.total_macs / 1e9 for k, t in costs.items()}
     slide = {"alexnet": 0.7, "vgg16": 13.6, "c3d": 39.5}
     ratio = g["c3d"] / g["vgg16"]
+    c3d_layers = {row.name: row.macs / 1e9 for row in costs["c3d"] if row.name in _C3D_SLIDE}
+    conv_ok = all(round(c3d_layers[k], 2) == v for k, v in _C3D_SLIDE.items()
+                  if k.startswith("conv"))
+    fc_slide = sum(v for k, v in _C3D_SLIDE.items() if k.startswith("fc"))
+    fc_ours = sum(v for k, v in c3d_layers.items() if k.startswith("fc"))
 
     def draw(fig: Any) -> None:
         ax = fig.subplots()
@@ -498,20 +511,91 @@ def video_costs(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResul
         ax.legend()
 
     fig = plot(out / "costs.png", draw)
+    table = (md_table(["model", "slide GFLOP", "computed GMACs"],
+                      [[k, slide[k], v] for k, v in g.items()])
+             + "\n\n" + md_table(["C3D layer", "slide", "computed GMACs"],
+                                   [[k, v, c3d_layers[k]] for k, v in _C3D_SLIDE.items()]))
     return ClaimResult(
         "video_costs", "The cost of 3 × 3 × 3 convolutions",
         "Problem: 3x3x3 conv is very expensive! AlexNet: 0.7 GFLOP, VGG-16: 13.6 GFLOP, "
         "C3D: 39.5 GFLOP (2.9x VGG!)",
         "counted the multiply-adds (the 'GFLOP' of these slides and of torchvision's model "
         "cards) of torchvision's AlexNet and VGG-16 at 224² and of C3D (Sports-1M, 487 classes) "
-        "on one 3 × 16 × 112 × 112 clip, layer by layer (spacetime.analysis).",
-        {"computed_gmacs": g, "slide": slide, "c3d_over_vgg": ratio},
+        "on one 3 × 16 × 112 × 112 clip, layer by layer (spacetime.analysis), and compared "
+        "C3D's layers with the slide's table.",
+        {"computed_gmacs": g, "slide": slide, "c3d_over_vgg": ratio,
+         "c3d_layers_gmacs": c3d_layers, "c3d_layers_slide": dict(_C3D_SLIDE),
+         "c3d_conv_layers_match": conv_ok},
         "the slide's number is wrong",
         f"AlexNet {g['alexnet']:.2f} (slide 0.7, right), VGG-16 {g['vgg16']:.2f} (slide 13.6; "
         f"torchvision's card says 15.47), C3D {g['c3d']:.2f} (slide 39.5): C3D costs "
-        f"{ratio:.2f}× VGG-16, not 2.9×; still {g['c3d'] / g['alexnet']:.0f}× AlexNet.",
-        [str(fig)], md_table(["model", "slide GFLOP", "computed GMACs"],
-                             [[k, slide[k], v] for k, v in g.items()]))
+        f"{ratio:.2f}× VGG-16, not 2.9×; still {g['c3d'] / g['alexnet']:.0f}× AlexNet. "
+        f"In the slide's C3D table every convolution is right to two decimals"
+        f"{'' if conv_ok else ' (NOT: see the table)'} (its 'MFLOPs' column is in G), but "
+        f"fc6–fc8 add {fc_slide:.2f} there against {fc_ours:.3f} computed (fc6 is 8192 × 4096 "
+        f"= 0.034 G): the fully connected rows are where 39.5 comes from.",
+        [str(fig)], table)
+
+
+#: the lecture's "Early Fusion vs Late Fusion vs 3D CNN" table: receptive field (T, H, W) of
+#: each layer of the three toy models on a 3 × 20 × 64 × 64 clip
+_FUSION_SLIDE = {
+    "toy-late-fusion": [("Conv2D(3x3, 3->12)", (1, 3, 3)), ("Pool2D(4x4)", (1, 6, 6)),
+                        ("Conv2D(3x3, 12->24)", (1, 14, 14)), ("GlobalAvgPool", (20, 64, 64))],
+    "toy-early-fusion": [("Conv2D(3x3, 3*10->12)", (20, 3, 3)), ("Pool2D(4x4)", (20, 6, 6)),
+                         ("Conv2D(3x3, 12->24)", (20, 14, 14)),
+                         ("GlobalAvgPool", (20, 64, 64))],
+    "toy-slow-fusion": [("Conv3D(3x3x3, 3->12)", (3, 3, 3)), ("Pool3D(4x4x4)", (6, 6, 6)),
+                        ("Conv3D(3x3x3, 12->24)", (14, 14, 14)),
+                        ("GlobalAvgPool", (20, 64, 64))],
+}
+
+
+def fusion_receptive_fields(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+    """The lecture's receptive-field table of late / early / slow fusion, from the models."""
+    from spacetime.analysis import model_layer_table
+
+    out = _mkdir(out)
+    rows, mismatches, fields = [], 0, {}
+    for name, slide_rows in _FUSION_SLIDE.items():
+        layers = [r for r in model_layer_table(name) if r.name not in ("input", "fc")]
+        fields[name] = [list(r.receptive_field) for r in layers]
+        for (slide_layer, slide_rf), row in zip(slide_rows, layers, strict=True):
+            ok = tuple(row.receptive_field) == slide_rf
+            mismatches += not ok
+            rows.append([name, slide_layer, row.layer or row.name,
+                         " x ".join(map(str, row.output_shape)),
+                         " x ".join(map(str, slide_rf)),
+                         " x ".join(map(str, row.receptive_field))])
+
+    def draw(fig: Any) -> None:
+        ax = fig.subplots()
+        for name, rf in fields.items():
+            ax.plot(range(1, len(rf) + 1), [t for t, _, _ in rf], "o-", label=f"{name} T")
+            ax.plot(range(1, len(rf) + 1), [h for _, h, _ in rf], "x--", label=f"{name} H")
+        ax.set_xlabel("layer")
+        ax.set_ylabel("receptive field (frames / pixels)")
+        ax.set_xticks([1, 2, 3, 4], ["conv1", "pool1", "conv2", "GAP"])
+        ax.legend(fontsize=7)
+
+    fig = plot(out / "receptive_fields.png", draw)
+    verdict = "reproduced" if mismatches == 0 else "the slide's number is wrong"
+    return ClaimResult(
+        "fusion_receptive_fields", "Receptive fields of late, early and slow fusion",
+        "Late Fusion: build slowly in space, all-at-once in time at end. Early Fusion: build "
+        "slowly in space, all-at-once in time at start. 3D CNN: build slowly in space, build "
+        "slowly in time (\"Slow Fusion\").",
+        "built the lecture's three toy models on a 3 × 20 × 64 × 64 clip and computed each "
+        "layer's output size and receptive field (T × H × W) by composing kernel sizes and "
+        "strides (spacetime.analysis.layer_table); compared with the slide's table.",
+        {"receptive_fields": fields, "mismatches": mismatches},
+        verdict,
+        "every layer's size and receptive field equals the slide's: late fusion sees one "
+        "frame until the global pool (1 × 14 × 14, then 20 × 64 × 64), early fusion all 20 "
+        "frames from the first layer (20 × 3 × 3), slow fusion grows both (3³ → 6³ → 14³). One "
+        "typo on the slide: early fusion's first layer takes 3 × 20 = 60 channels, not 3*10."
+        if mismatches == 0 else f"{mismatches} layers differ from the slide (see the table).",
+        [str(fig)], md_table(["model", "slide layer", "layer", "size", "slide RF", "RF"], rows))
 
 
 def videos_are_big(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
@@ -662,6 +746,7 @@ EXPERIMENTS: dict[str, Callable[..., ClaimResult]] = {
     "edge_regulariser": edge_regulariser,
     "videos_are_big": videos_are_big,
     "single_frame_first": single_frame_first,
+    "fusion_receptive_fields": fusion_receptive_fields,
     "video_costs": video_costs,
     "optical_flow": optical_flow,
     "two_stream_networks": two_stream_networks,
