@@ -21,6 +21,12 @@ def test_demo_quick_shapes_and_flow(tmp_path, capsys):
     assert figures["depth_points_to_mesh_max"] < 1e-3
     flow = json.loads((out / "flow" / "figures.json").read_text())
     assert flow["dis"]["epe"] < 2.0
+    # index.html: both parts' pictures, tables and interactive views in one page
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert page.count('<div class="st-figure">') == 4  # 3D tour, depth, error map, flow
+    assert 'src="shapes/representations.png"' in page and 'src="flow/flow.png"' in page
+    assert "<table>" in page and page.count("Three.js Authors") == 1  # inlined once
+    assert (out / "shapes" / "index.html").is_file()
 
 
 def test_demo_rejects_unknown_part(tmp_path):

@@ -31,6 +31,7 @@ PAGES = [
     "docs/two_stream.md",
     "docs/video_data.md",
     "docs/video_models.md",
+    "docs/viz.md",
 ]
 _BLOCK = re.compile(r"(<!--\s*not run:[^>]*-->\s*)?```python\n(.*?)```", re.S)
 

@@ -90,6 +90,9 @@ def test_train_eval_predict_generators(model, tmp_path, cache, image_png, capsys
     if model != "occnet":
         assert (out / "voxels.npz").is_file()
     assert summary["empty_mesh"] or (out / "mesh.obj").is_file()
+    if model != "occnet" or not summary["empty_mesh"]:  # the interactive 3D view
+        assert str(out / "view.html") in summary["files"]
+        assert 'class="st-figure"' in (out / "view.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -101,6 +104,7 @@ def test_train_predict_depth_and_classifier(tmp_path, cache, image_png):
     assert (out / "depth.npy").is_file() and (out / "depth.png").is_file()
     d = np.load(out / "depth.npy")
     assert d.shape == (32, 32) and (d > 0).all()
+    assert "depth: no intrinsics" not in (out / "view.html").read_text(encoding="utf-8")
 
     ckpt = _train(tmp_path, cache, "normal-fcn")
     assert run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt),
@@ -110,6 +114,7 @@ def test_train_predict_depth_and_classifier(tmp_path, cache, image_png):
     n = load_normals(tmp_path / "nrm" / "normals.png")
     assert n.shape == (3, 32, 32)
     assert (tmp_path / "nrm" / "normals_picture.png").is_file()
+    assert (tmp_path / "nrm" / "view.html").is_file()
 
     ckpt = _train(tmp_path, cache, "point-gen")
     assert run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt),
@@ -117,6 +122,7 @@ def test_train_predict_depth_and_classifier(tmp_path, cache, image_png):
     pts = load_pointcloud(tmp_path / "pts" / "points.ply")
     assert pts.points_list()[0].shape == (128, 3)
     assert (tmp_path / "pts" / "points.png").is_file()
+    assert (tmp_path / "pts" / "view.html").is_file()
 
     ckpt = _train(tmp_path, cache, "pointnet")
     from spacetime.shapes import ico_sphere, save_mesh
@@ -127,6 +133,7 @@ def test_train_predict_depth_and_classifier(tmp_path, cache, image_png):
                 "-o", str(tmp_path / "cls")]) == 0
     summary = json.loads((tmp_path / "cls" / "prediction.json").read_text())
     assert {t["class"] for t in summary["top"]} == {"chair", "mug"}
+    assert not (tmp_path / "cls" / "view.html").exists()  # a class has no 3D view
     # a classifier cannot take an image, an image model cannot take a missing file
     with pytest.raises(SpacetimeError):
         run(["shapes", "predict", str(image_png), "--checkpoint", str(ckpt),
@@ -186,6 +193,8 @@ def test_train_eval_predict_pixel2mesh(tmp_path, cache, image_png, capsys):
     assert summary["task"] == "mesh" and not summary["empty_mesh"]
     assert summary["K"] == [[32.0, 0.0, 15.5], [0.0, 32.0, 15.5], [0.0, 0.0, 1.0]]
     assert (out / "mesh.png").is_file()
+    page = (out / "view.html").read_text(encoding="utf-8")
+    assert '"frame":"opencv"' in page and '"type":"image"' in page  # image behind the mesh
     from spacetime.shapes.io import load_mesh
 
     mesh = load_mesh(out / "mesh.obj")

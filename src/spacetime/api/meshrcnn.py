@@ -388,6 +388,34 @@ class MeshRCNNPrediction:
         return "\n".join(lines)
 
 
+def _view_page(meshes: Any, objects: list[dict[str, Any]], image: Any, K: Any, title: str,
+               path: Path) -> Path:
+    """``view.html``: the detected objects' meshes in the camera frame (one colour each), the
+    camera's frustum and the input image as a backdrop plane behind the farthest object."""
+    from spacetime.viz import Figure
+
+    fig = Figure(title).panel("objects in the camera frame (OpenCV: x right, y down, z forward)",
+                              frame="opencv")
+    items, far = [], 0.0
+    palette = ((0.31, 0.47, 0.74), (0.87, 0.52, 0.32), (0.35, 0.66, 0.41), (0.77, 0.31, 0.32),
+               (0.51, 0.45, 0.70), (0.58, 0.47, 0.38))
+    for k, rec in enumerate(objects):
+        colour = palette[k % len(palette)]
+        v = meshes.verts_list()[k]
+        if v.shape[0]:
+            far = max(far, float(v[:, 2].max()))
+        fig.add_mesh(meshes[k].cpu(), color=colour, name=f"object {k}: {rec['label']}")
+        items.append({"label": f"{k}: {rec['label']} ({rec['score']:.2f})",
+                      "color": "#" + "".join(f"{int(255 * c):02x}" for c in colour)})
+    if not objects:
+        fig.note("no object detected")
+    if items:
+        fig.legend({"type": "categories", "title": "detections (score)", "items": items})
+    far = far * 1.15 if far > 0 else float(K[0, 0]) / image.shape[-1] * 2.0
+    fig.add_camera(K, image.shape[-1], image.shape[-2], depth=far, image=image)
+    return fig.save(path)
+
+
 def predict(
     checkpoint: str | os.PathLike | LoadedModel,
     image: str | os.PathLike,
@@ -405,7 +433,8 @@ def predict(
         focal: ``fx = fy = focal × image size`` (default 1.0, the synthetic cameras).
         score_thresh: scene mode: keep detections with at least this score.
         out: write ``overlay.png``, one mesh (``format``: obj, ply, off, stl) and one second
-            view picture per object, and ``predictions.json``.
+            view picture per object, ``predictions.json`` and ``view.html`` (the objects'
+            meshes in the camera frame, interactive, with the image as a backdrop plane).
     """
     import torch
 
@@ -461,6 +490,8 @@ def predict(
         pic = overlay_predictions(x[0].cpu(), K[0].cpu(), boxes=boxes, masks=masks,
                                   meshes=meshes)
         pred.files.append(Path(save_png(pic, d / "overlay.png")))
+        pred.files.append(_view_page(meshes, objects, x[0].cpu(), K[0].cpu(),
+                                     f"Mesh R-CNN: {Path(image).name}", d / "view.html"))
         write_json(d / "predictions.json", {"image": str(image), "K": pred.K,
                                             "objects": objects})
         pred.files.append(d / "predictions.json")

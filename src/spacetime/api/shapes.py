@@ -364,6 +364,29 @@ class ShapePrediction:
         return "\n".join(lines)
 
 
+def _view_page(views: list[dict[str, Any]], image: Any, title: str, path: Path) -> Path:
+    """``view.html``: one panel per view of :meth:`ShapeTask.views`; objects in a camera frame
+    get the camera's frustum with the input ``image`` on its far plane behind them."""
+    from spacetime.viz import Figure
+
+    fig = Figure(title)
+    for v in views:
+        camera = v.get("frame") == "camera"
+        if v["kind"] == "normals":
+            fig.add(v["object"], kind="normals", title=v["title"])
+            continue
+        fig.panel(v["title"], frame="opencv" if camera else "y-up")
+        if v["kind"] == "depth":
+            fig.add_depth(v["object"], v["K"], image=image)
+            continue
+        fig.add(v["object"], kind=v["kind"])
+        if camera and v.get("K") is not None and image is not None and v["kind"] == "mesh":
+            z = float(v["object"].verts_list()[0][:, 2].max())
+            fig.add_camera(v["K"], image.shape[-1], image.shape[-2], depth=max(z, 1e-3) * 1.15,
+                           image=image)
+    return fig.save(path)
+
+
 def predict(
     checkpoint: str | os.PathLike | LoadedModel,
     input: str | os.PathLike,
@@ -380,7 +403,9 @@ def predict(
 
     Args:
         out: write the prediction there (depth ``.npy`` + picture, normals PNG, points
-            ``.ply``, ``mesh.obj`` + picture, ``voxels.npz``, ``prediction.json``).
+            ``.ply``, ``mesh.obj`` + picture, ``voxels.npz``, ``prediction.json``) and
+            ``view.html``, the interactive 3D view of the prediction (one self-contained page;
+            classifiers have none).
         occ_resolution: occupancy networks' marching-cubes resolution.
         focal: Pixel2Mesh: focal length in image widths (``fx = fy = focal · S``, principal
             point at the centre; 1.0 = the synthetic cameras).
@@ -421,6 +446,11 @@ def predict(
         files += task.save(pred, d)
         for obj, name, kind in task.pictures(pred):
             files.append(show(obj, d / name, kind=kind))
+        views = task.views(pred)
+        if views:
+            image = x[0].cpu() if task.input_kind == "image" else None
+            files.append(_view_page(views, image, f"{spec.model}: {Path(input).name}",
+                                    d / "view.html"))
         summary["files"] = [str(p) for p in files]
         write_json(d / "prediction.json", summary)
     return ShapePrediction(pred, summary, files)

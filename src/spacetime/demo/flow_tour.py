@@ -43,6 +43,7 @@ def run_flow_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) ->
     pics.append((flow_to_image(gt, max_flow=max_flow).permute(1, 2, 0).numpy(),
                  "ground truth"))
     rows, figures = [], {}
+    dis_flow = gt
     for method in ("farneback", "dis", "tvl1", "horn-schunck"):
         t0 = time.perf_counter()
         flow = estimate_flow(item["frame1"], item["frame2"], method=method)
@@ -51,6 +52,8 @@ def run_flow_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) ->
         fl = float(outlier_rate(flow, gt, valid))
         figures[method] = {"epe": epe, "fl_all": fl, "seconds": dt}
         rows.append([method, round(epe, 3), f"{100 * fl:.1f}", round(1000 * dt, 1)])
+        if method == "dis":
+            dis_flow = flow
         img = flow_to_image(flow, max_flow=max_flow).permute(1, 2, 0).numpy()
         pics.append((img, f"{method}: EPE {epe:.2f} px"))
     sheet = contact_sheet([p for p, _ in pics], [c for _, c in pics], out / "flow.png", cols=4)
@@ -59,6 +62,12 @@ def run_flow_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) ->
         format_table(["method", "EPE (px)", "Fl-all %", "ms"], rows),
     )
     report.image(sheet.name, "frames, ground-truth flow and estimates (hue = direction)")
+    from spacetime.viz import Figure
+
+    report.view(Figure("flow fields with their colour key", cols=2, height=260)
+                .add_flow(gt, title="ground truth", max_flow=max_flow)
+                .add_flow(dis_flow, title="DIS estimate", max_flow=max_flow),
+                "the ground-truth flow and the DIS estimate, with the colour wheel")
     report.figures = figures
     report.save()
     return figures

@@ -1,4 +1,5 @@
-"""Run every part of the demo and write ``OUT/README.md`` linking their reports."""
+"""Run every part of the demo and write ``OUT/README.md`` linking their reports, and
+``OUT/index.html``: every part's pictures, tables and interactive 3D views in one page."""
 
 from __future__ import annotations
 
@@ -45,5 +46,27 @@ def run_demo(
         lines.append(f"- [{_TITLES[part]}]({part}/README.md) — {seconds[part]:.0f} s")
     with atomic_write(out / "README.md", "w") as f:
         f.write("\n".join(lines) + "\n")
-    print(f"\nDemo finished: open {out / 'README.md'} (pictures in each part's folder).")
+    _write_index(out, parts, seconds)
+    print(f"\nDemo finished: open {out / 'index.html'} in a browser (interactive 3D views), or "
+          f"{out / 'README.md'} (pictures in each part's folder).")
     return results
+
+
+def _write_index(out: Path, parts: Sequence[str], seconds: dict[str, float]) -> Path:
+    """``out/index.html``: the parts' pages (``<part>/index.html``) gathered into one."""
+    import html
+
+    from spacetime.demo._report import part_body
+    from spacetime.viz import html_page
+
+    toc = "".join(f'<li><a href="#part-{p}">{html.escape(_TITLES[p])}</a> — '
+                  f"{seconds[p]:.0f} s</li>" for p in parts)
+    blocks = [f"<h1>spacetime demo</h1>\n<ul>{toc}</ul>\n"]
+    for part in parts:
+        page = (out / part / "index.html").read_text(encoding="utf-8")
+        blocks.append(f'<section id="part-{part}"><hr>\n{part_body(page, part + "/")}'
+                      "</section>\n")
+    path = out / "index.html"
+    with atomic_write(path, "wb") as f:
+        f.write(html_page(blocks, title="spacetime demo").encode("utf-8"))
+    return path

@@ -182,6 +182,9 @@ def run_shapes_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) 
         ),
     )
     report.image(sheet.name, "the mug in every representation")
+    report.view(_views_3d(gt, cloud, vox, octree, res_gt), "the mesh, the point cloud (coloured "
+                "by normals), the voxels and the octree cells (coloured by level); drag to turn, "
+                "cameras linked")
     report.add(
         f"Mesh from marching cubes: {v.shape[0]} vertices, {f.shape[0]} faces, Euler "
         f"characteristic V−E+F = {euler} (2 − 2·genus: 0 means one closed surface with one "
@@ -197,6 +200,15 @@ def run_shapes_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) 
         f"Nested shape layers at {layer_grid.shape[-1]}³: {int(layers.num_layers()[0])} layer(s) "
         f"(added, subtracted, added, …) reproduce the grid exactly: {layers_exact}."
     )
+    from spacetime.viz import Figure
+
+    report.view(
+        Figure("depth map → points, in the camera frame", height=380)
+        .panel("back-projected with K, coloured by the normal map; the camera as a frustum",
+               frame="opencv")
+        .add_depth(raster.depth[0], K, image=_normal_image(raster.normals[0], raster.mask[0])),
+        "the rendered depth map back-projected with K (camera frame), the camera drawn as a "
+        "frustum with the normal map on it")
     report.add(
         f"Depth → points: {int(back.num_points_per_cloud()[0])} points, "
         f"exact distance to the mesh: mean {float(to_surface.mean()):.1e}, max "
@@ -218,6 +230,26 @@ def run_shapes_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) 
         depth_points_to_mesh_max=float(to_surface.max()),
         normal_metrics={k: float(v) for k, v in nm.items()},
     )
+    from spacetime.viz import view_error_map
+
+    report.view(view_error_map(cubes, gt, threshold=0.3, num_samples=samples, seed=seed,
+                               names=("cubify(voxels 32³)", "reference mesh"),
+                               shading=("flat", "smooth")),
+                "the Chamfer / F1@0.3 error map of cubify(voxels 32³) against the reference "
+                "mesh: each sampled point coloured by its distance to the other surface, blue "
+                "within t = 0.3 (gt-10 units), yellow to red beyond")
     report.figures = figures
     report.save()
     return figures
+
+
+def _views_3d(mesh, cloud, vox, octree, res: int):
+    """The mug's representations side by side, cameras linked."""
+    from spacetime.viz import Figure
+
+    return (Figure("the mug in 3D", cols=2, height=320)
+            .panel(f"mesh: {int(mesh.faces_list()[0].shape[0])} faces").add_mesh(mesh)
+            .panel(f"point cloud: {int(cloud.points_list()[0].shape[0])} points")
+            .add_points(cloud, color_by="normals")
+            .panel(f"voxels {vox.resolution[0]}³ (solid)").add_voxels(vox)
+            .panel(f"octree of the {res}³ grid: {octree.num_cells()} cells").add_octree(octree))

@@ -508,15 +508,18 @@ def _decoder_threads(threads: int | None) -> int:
     """Decoding threads: ``threads`` as given, else 1 in a DataLoader worker, else 0 (auto).
 
     In a worker, OpenCV (the resize of the planes) is also set to one thread, once: its pool
-    costs more than it gains on small frames, and the workers are the parallelism there."""
+    costs more than it gains on small frames, and the workers are the parallelism there. Not in
+    a *forked* worker: there ``cv2.setNumThreads`` deadlocks when the parent had started
+    OpenCV's thread pool (DIS / TV-L1 flow, a large resize) before the fork."""
     from torch.utils.data import get_worker_info
 
     global _WORKER_CV2_SET
     in_worker = get_worker_info() is not None
     if in_worker and not _WORKER_CV2_SET:
-        import cv2
+        if not _FORKED:
+            import cv2
 
-        cv2.setNumThreads(1)
+            cv2.setNumThreads(1)
         _WORKER_CV2_SET = True
     if threads is not None:
         return check_int(threads, "threads", min_value=0)
@@ -524,6 +527,15 @@ def _decoder_threads(threads: int | None) -> int:
 
 
 _WORKER_CV2_SET = False
+_FORKED = False  # set in a child process made by fork (DataLoader workers on Linux)
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED
+    _FORKED = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # ---------------------------------------------------------------------------------------------

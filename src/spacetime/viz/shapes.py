@@ -1,6 +1,8 @@
 """Pictures of 3D shapes: meshes (shaded), point clouds (splatted), voxel grids (cubified and
-shaded; SDF grids through marching cubes), depth maps (colour map and colour bar) and normal
-maps (the lecture's colouring ``(n + 1) / 2`` as RGB). One entry point: :func:`show`.
+shaded; SDF grids through marching cubes), depth maps (colour map and colour bar), normal
+maps (the lecture's colouring ``(n + 1) / 2`` as RGB) and optical flow files (Middlebury
+colours with the colour wheel, :func:`spacetime.viz.flow.flow_picture`). One entry point:
+:func:`show`.
 
 Rendering uses the headless rasteriser of :mod:`spacetime.shapes.render` (no OpenGL, no
 display); figures are assembled with matplotlib's Agg backend and written atomically.
@@ -105,7 +107,8 @@ def show(
             map ``(H, W)`` (or ``(N, H, W)``), a normal map ``(3, H, W)`` (or ``(N, 3, H, W)``),
             ``(P, 3)`` points, or a file path loaded with :func:`spacetime.shapes.io.load`.
         kind: force how a tensor or file is read: ``"mesh"``, ``"points"``, ``"voxels"``,
-            ``"depth"``, ``"normals"``.
+            ``"depth"``, ``"normals"``, ``"flow"`` (``.flo`` and KITTI 16-bit PNG files are
+            recognised without it; a flow tensor is ``(2, H, W)`` in pixels).
         title: figure title (default: the kind and sizes).
         size: pixels per panel side (batches show up to 4 panels).
         color_by: point clouds: ``"depth"``, ``"normals"`` or ``"features"`` (RGB).
@@ -116,8 +119,20 @@ def show(
     """
     check_int(size, "size", min_value=16)
     if kind is not None:
-        check_in(kind, "kind", ("mesh", "points", "voxels", "depth", "normals"))
+        check_in(kind, "kind", ("mesh", "points", "voxels", "depth", "normals", "flow"))
     name = None
+    if isinstance(obj, (str, os.PathLike)):
+        from spacetime.viz.flow import FLOW_SUFFIXES, is_kitti_flow_png
+
+        if kind == "flow" or (kind is None and (Path(obj).suffix.lower() in FLOW_SUFFIXES
+                                                or is_kitti_flow_png(obj))):
+            from spacetime.video.flow import read_flow
+
+            name, obj, kind = Path(obj).name, read_flow(obj), "flow"
+    if kind == "flow":
+        from spacetime.viz.flow import flow_picture
+
+        return flow_picture(obj, path, title=title if title is not None else name)
     if isinstance(obj, (str, os.PathLike)):
         from spacetime.shapes.io import detect_kind, load
 

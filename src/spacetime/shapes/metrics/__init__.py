@@ -6,7 +6,9 @@ from spacetime.shapes.metrics.compare import (
     MESHRCNN_THRESHOLDS,
     PIXEL2MESH_SCALE,
     PIXEL2MESH_THRESHOLDS,
+    SurfaceErrors,
     compare_meshes,
+    surface_errors,
 )
 from spacetime.shapes.metrics.depth import (
     DEPTH_METRIC_KEYS,
@@ -37,6 +39,8 @@ __all__ = [
     "DEPTH_METRIC_KEYS",
     "NORMAL_METRIC_KEYS",
     "compare_meshes",
+    "surface_errors",
+    "SurfaceErrors",
     "MESHRCNN_THRESHOLDS",
     "PIXEL2MESH_SCALE",
     "PIXEL2MESH_THRESHOLDS",

@@ -27,13 +27,17 @@ Scale protocols (the scale factor multiplies the vertices about the origin; noth
 An empty predicted (or GT) mesh (no faces, or zero area) gives an empty sample: Chamfer-L2 is
 ``inf``, the normal consistencies ``nan``, precision / recall / F1 ``0``. If both are empty,
 Chamfer is 0 and precision / recall / F1 are 1.
+
+``surface_errors`` returns the sampled points themselves with each one's distance to the other
+surface (the same samples and nearest-neighbour pass as ``compare_meshes`` for the same
+arguments), so that an error map can colour exactly the points that F1@t counts.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -44,7 +48,14 @@ from spacetime.shapes.metrics.f1 import _thresholds, f1_from_nn
 from spacetime.shapes.metrics.knn import nn_both_ways
 from spacetime.shapes.metrics.normals import normal_consistency_from_nn
 
-__all__ = ["compare_meshes", "PIXEL2MESH_SCALE", "PIXEL2MESH_THRESHOLDS", "MESHRCNN_THRESHOLDS"]
+__all__ = [
+    "compare_meshes",
+    "surface_errors",
+    "SurfaceErrors",
+    "PIXEL2MESH_SCALE",
+    "PIXEL2MESH_THRESHOLDS",
+    "MESHRCNN_THRESHOLDS",
+]
 
 PIXEL2MESH_SCALE = 0.57
 PIXEL2MESH_THRESHOLDS = (1e-2, math.sqrt(2.0) * 1e-2)
@@ -150,3 +161,62 @@ def compare_meshes(
         out[f"Recall@{t:g}"] = prf.recall[:, j]
         out[f"F1@{t:g}"] = prf.f1[:, j]
     return out
+
+
+class SurfaceErrors(NamedTuple):
+    """Sampled surface points and their distances to the other surface (see
+    :func:`surface_errors`). Points are in the meshes' own units; distances are unsquared and in
+    the *rescaled* units of the F1 thresholds."""
+
+    pred_points: torch.Tensor  # (N, S, 3) samples on pred (rows >= pred_lengths[n] are padding)
+    pred_to_gt: torch.Tensor  # (N, S) distance of each pred sample to the nearest GT sample
+    gt_points: torch.Tensor  # (N, S, 3) samples on GT
+    gt_to_pred: torch.Tensor  # (N, S) distance of each GT sample to the nearest pred sample
+    pred_lengths: torch.Tensor  # (N,) S, or 0 for an empty mesh
+    gt_lengths: torch.Tensor  # (N,)
+    scale: torch.Tensor  # (N,) the factor applied before measuring (gt-10: 10 / GT long edge)
+
+
+@torch.no_grad()
+def surface_errors(
+    pred: Any,
+    gt: Any,
+    *,
+    num_samples: int = 10000,
+    scale: str | float = "gt-10",
+    seed: int = 0,
+    backend: str = "auto",
+) -> SurfaceErrors:
+    """Per-point errors behind :func:`compare_meshes`: the points it samples on each surface and
+    each point's unsquared distance to the nearest sample of the other surface.
+
+    With the same ``num_samples``, ``scale`` and ``seed`` the samples are those of
+    ``compare_meshes``, so the share of ``pred_to_gt < t`` is its ``Precision@t`` and the share
+    of ``gt_to_pred < t`` its ``Recall@t``.
+
+    Args:
+        pred, gt: ``Meshes`` of equal length N.
+        num_samples, scale, seed, backend: as in :func:`compare_meshes`.
+
+    Returns:
+        :class:`SurfaceErrors`; points ``(N, S, 3)`` in the input units, distances ``(N, S)`` in
+        the rescaled units (NaN in padding rows of empty meshes).
+    """
+    if len(pred) != len(gt):
+        raise InputError(f"gt: expected {len(pred)} meshes (same as pred), got {len(gt)}")
+    check_int(num_samples, "num_samples", min_value=1)
+    check_int(seed, "seed")
+    s = _scale_factors(gt, scale)
+    n = len(pred)
+    s_t = torch.as_tensor(s, dtype=pred.dtype, device=pred.device).reshape(-1).expand(n).clone()
+    if not (isinstance(s, float) and s == 1.0):
+        pred, gt = pred.scale_verts(s), gt.scale_verts(s)
+    gen = torch.Generator(device=pred.device).manual_seed(seed)
+    pp, _, pl = _sample(pred, num_samples, gen)
+    gp, _, gl = _sample(gt, num_samples, gen)
+    nn, _, _ = nn_both_ways(pp, gp, pl, gl, backend)
+    rows = torch.arange(num_samples, device=pp.device)[None, :]
+    d_pg = torch.where(rows < pl[:, None], nn.d_xy.sqrt(), torch.full_like(nn.d_xy, math.nan))
+    d_gp = torch.where(rows < gl[:, None], nn.d_yx.sqrt(), torch.full_like(nn.d_yx, math.nan))
+    inv = (1.0 / s_t)[:, None, None]
+    return SurfaceErrors(pp * inv, d_pg, gp * inv, d_gp, pl, gl, s_t)

@@ -19,8 +19,10 @@ task                       training loss                    evaluation metrics (
 task object (``shape_task("voxel-gen")`` or ``shape_task("depth", depth_loss="l2")``). A task
 object is the training step (``task(model, batch) -> (loss, metrics)``, what
 :class:`~spacetime.engine.Trainer` calls), and has ``predict``, ``sample_metrics``,
-``summary``, ``save`` and ``pictures``. A new model is one builder and one :data:`MODEL_TASKS`
-entry; a new kind of output is one :class:`ShapeTask` subclass more.
+``summary``, ``save``, ``pictures`` and ``views`` (the 3D objects of the interactive
+``view.html``, as data: this package never imports :mod:`spacetime.viz`). A new model is
+one builder and one :data:`MODEL_TASKS` entry; a new kind of output is one :class:`ShapeTask`
+subclass more.
 
 Mesh metrics are those of :func:`~spacetime.shapes.compare_meshes` (Mesh R-CNN protocol: GT
 longest bounding-box edge scaled to 10, F1@0.1/0.3/0.5, absolute normal consistency). An empty
@@ -214,6 +216,13 @@ class ShapeTask(abc.ABC):
         :func:`spacetime.viz.show`."""
         return []
 
+    def views(self, pred: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """What the interactive view of the first prediction shows, one panel each:
+        ``[{"title", "object", "kind", "frame", "K"}]`` with ``kind`` as
+        :meth:`spacetime.viz.Figure.add` takes it, ``frame`` ``"object"`` or ``"camera"``
+        (OpenCV) and ``K`` ``(3, 3)`` where the object is in a camera frame (else ``None``)."""
+        return []
+
 
 class DepthTask(ShapeTask):
     """Depth from one image (Eigen et al. 2014): ``(N, 1, S, S)``."""
@@ -260,6 +269,12 @@ class DepthTask(ShapeTask):
     def pictures(self, pred):
         return [(pred["depth"][0, 0].cpu(), "depth.png", "depth")]
 
+    def views(self, pred):
+        d = pred["depth"][0, 0].cpu()
+        return [{"title": "predicted depth, back-projected (synthetic camera K)", "object": d,
+                 "kind": "depth", "frame": "camera",
+                 "K": synthetic_intrinsics(d.shape[-1], dtype=torch.float64)[0]}]
+
 
 class NormalsTask(ShapeTask):
     """Surface normals from one image (camera frame): ``(N, 3, S, S)`` unit vectors."""
@@ -295,6 +310,11 @@ class NormalsTask(ShapeTask):
 
     def pictures(self, pred):
         return [(pred["normals"][0].cpu(), "normals_picture.png", "normals")]
+
+    def views(self, pred):
+        return [{"title": "predicted normals (camera frame, (n + 1) / 2)",
+                 "object": pred["normals"][0].cpu(), "kind": "normals", "frame": "camera",
+                 "K": None}]
 
 
 class _ClassificationTask(ShapeTask):
@@ -401,6 +421,13 @@ class _SurfaceTask(ShapeTask):
         meshes = pred["meshes"].to("cpu")
         return [] if meshes.faces_list()[0].shape[0] == 0 else [(meshes[0], "mesh.png", None)]
 
+    def views(self, pred):
+        meshes = pred["meshes"].to("cpu")
+        if meshes.faces_list()[0].shape[0] == 0:
+            return []
+        return [{"title": "predicted mesh", "object": meshes[0], "kind": "mesh",
+                 "frame": "object", "K": None}]
+
 
 class VoxelsTask(_SurfaceTask):
     """Voxel occupancy from one image (3D-R2N2-style generator): logits ``(N, R, R, R)``."""
@@ -464,6 +491,19 @@ class VoxelsTask(_SurfaceTask):
             pics.append((VoxelGrid(probs[:1], voxel_size=1.0 / r, origin=(-0.5, -0.5, -0.5)),
                          "voxels.png", None))
         return pics
+
+    def views(self, pred):
+        from spacetime.shapes.structures import VoxelGrid
+
+        out = super().views(pred)
+        probs = pred["probs"].cpu()
+        r = probs.shape[-1]
+        if "octree" in pred:
+            obj, kind, what = pred["octree"].to("cpu"), "octree", "predicted octree cells"
+        else:
+            obj = VoxelGrid(probs[:1], voxel_size=1.0 / r, origin=(-0.5, -0.5, -0.5))
+            kind, what = "voxels", f"predicted voxels {r}³ (p > 0.5)"
+        return out + [{"title": what, "object": obj, "kind": kind, "frame": "object", "K": None}]
 
 
 class OctreeTask(VoxelsTask):
@@ -531,6 +571,10 @@ class PointsTask(ShapeTask):
 
     def pictures(self, pred):
         return [(pred["points"][0].cpu(), "points.png", "points")]
+
+    def views(self, pred):
+        return [{"title": "predicted points", "object": pred["points"][0].cpu(),
+                 "kind": "points", "frame": "object", "K": None}]
 
 
 class OccupancyTask(_SurfaceTask):
@@ -630,6 +674,10 @@ class MeshTask(_SurfaceTask):
         flip = torch.tensor([1.0, -1.0, -1.0])  # camera frame (y down) turned y-up
         return [(Meshes([meshes.verts_list()[0] * flip], [meshes.faces_list()[0]]),
                  "mesh.png", None)]
+
+    def views(self, pred):
+        return [{"title": "predicted mesh (camera frame)", "object": pred["meshes"].to("cpu")[0],
+                 "kind": "mesh", "frame": "camera", "K": pred["K"][0].cpu()}]
 
 
 #: task name → task class
