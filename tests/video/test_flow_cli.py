@@ -28,10 +28,14 @@ def test_pair_and_shortcut(mb, tmp_path, capsys):
     d = mb / "seq000"
     args = [str(d / "frame10.png"), str(d / "frame11.png"), "-o", str(tmp_path / "f.flo"),
             "--image", str(tmp_path / "c.png"), "--gt", str(d / "flow10.flo"),
-            "--components", str(tmp_path / "comp"), "--quiver", str(tmp_path / "q.png")]
+            "--components", str(tmp_path / "comp"), "--quiver", str(tmp_path / "q.png"),
+            "--html", str(tmp_path / "pair.html")]
     assert main(["flow", "pair", *args]) == 0
     out = capsys.readouterr().out
-    assert "EPE" in out
+    assert "EPE" in out and "pair.html" in out
+    page = (tmp_path / "pair.html").read_text()
+    for title in ("frame t+1", "estimated flow", "true flow", "end-point error"):
+        assert title in page, title
     assert read_flo(tmp_path / "f.flo").shape == (2, 40, 48)
     for name in ("c.png", "comp_dx.png", "comp_dy.png", "q.png"):
         assert (tmp_path / name).is_file(), name

@@ -235,6 +235,29 @@ def test_error_map_matches_compare_meshes():
     assert (c[:2, 2] > c[:2, 0]).all() and (c[2:, 0] > c[2:, 2]).all()
 
 
+def test_flow_pair_page_and_epe_map():
+    from spacetime.video.flow import flow_metrics
+    from spacetime.viz import view_flow_pair
+
+    frames = torch.rand(2, 3, 12, 16)
+    gt = torch.zeros(2, 12, 16)
+    gt[0] = 2.0
+    gt[:, 0, 0] = float("nan")  # no ground truth there
+    flow = gt.nan_to_num(0.0).clone()
+    flow[0, :, 8:] += 5.0  # right half 5 px off: past the 3 px threshold
+    fig = view_flow_pair(frames[0], frames[1], flow, gt=gt)
+    data = fig.to_json()
+    assert [p["title"] for p in data["panels"]] == [
+        "frame t", "frame t+1", "estimated flow", "true flow", "end-point error"]
+    m = flow_metrics(flow, gt)
+    assert f"EPE {m['epe']:.3f} px" in fig.notes[-1] and "Fl-all" in fig.notes[-1]
+    assert len(view_flow_pair(frames[0], frames[1], flow).to_json()["panels"]) == 3
+    with pytest.raises(InputError, match="gt: expected shape"):
+        view_flow_pair(frames[0], frames[1], flow, gt=gt[:, :4])
+    with pytest.raises(InputError, match="flow: expected"):
+        view_flow_pair(frames[0], frames[1], flow[0])
+
+
 def test_surface_errors_are_compare_meshes_samples():
     from spacetime.shapes.metrics import surface_errors
 

@@ -3,6 +3,7 @@
 Subcommands (``spacetime flow SUBCOMMAND --help`` for options)::
 
     spacetime flow pair A.png B.png -o flow.flo [--method dis] [--image flow.png] [--gt GT.flo]
+        [--html pair.html]
     spacetime flow pair A.png B.png --checkpoint runs/raft/checkpoints/best.pt   # trained RAFT
     spacetime flow video VIDEO.mp4 -o DIR [--method dis] [--format flo|npy]   # + side-by-side mp4
     spacetime flow eval DIR [--method dis tvl1 ...] [--checkpoint CKPT]   # Middlebury / KITTI
@@ -76,6 +77,9 @@ def build_flow_parser() -> argparse.ArgumentParser:
                    help="write dx and dy grayscale images as PREFIX_dx.png, PREFIX_dy.png")
     p.add_argument("--quiver", default=None, help="write an arrow picture here")
     p.add_argument("--gt", default=None, help="ground-truth flow: print EPE / Fl-all / AE")
+    p.add_argument("--html", default=None,
+                   help="write an interactive page here: both frames and the flow (with --gt "
+                        "also the true flow and the end-point error map)")
     _common(p)
 
     p = sub.add_parser("video", help="flow for every frame pair of a video")
@@ -202,10 +206,15 @@ def _cmd_pair(args: argparse.Namespace) -> int:
             print(f"wrote {write_image(f'{args.components}_{name}.png', img.numpy())}")
     if args.quiver:
         print(f"wrote {flow_quiver(torch.from_numpy(a).permute(2, 0, 1), flow, args.quiver)}")
-    if args.gt:
-        gt = read_flow(args.gt)
+    gt = read_flow(args.gt) if args.gt else None
+    if gt is not None:
         m = flow_metrics(flow, gt)
         print(f"EPE {m['epe']:.4f} px  Fl-all {m['fl_all']:.2f} %  AE {m['ae']:.2f} deg")
+    if args.html:
+        from spacetime.viz import view_flow_pair
+
+        page = view_flow_pair(a, b, flow, gt=gt, title=f"{label}: {args.frame1} → {args.frame2}")
+        print(f"wrote {page.save(args.html)}")
     return 0
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "view_sdf",
     "view_depth",
     "view_flow",
+    "view_flow_pair",
     "view_error_map",
     "load_viewable",
     "error_colors",
@@ -78,6 +79,40 @@ def view_depth(depth: Any, K: Any = None, *, image: Any = None, title: str | Non
 def view_flow(flow: Any, *, title: str | None = None, max_flow: float | None = None) -> Figure:
     """A figure of a ``(2, H, W)`` flow field (pixels) as a picture with its colour wheel."""
     return Figure().add_flow(flow, title=title, max_flow=max_flow)
+
+
+def view_flow_pair(frame1: Any, frame2: Any, flow: Any, *, gt: Any = None,
+                   title: str | None = None) -> Figure:
+    """The two frames, the estimated flow ``(2, H, W)`` (pixels) and, with ``gt``, the true
+    flow and the per-pixel end-point error ``‖F − F_gt‖`` (pixels, the colours of
+    :func:`error_colors` with t = 3 px; pixels where ``gt`` is not finite are grey),
+    side by side: what ``spacetime flow pair ... --html`` writes. Both flows share one colour
+    scale (the larger maximum magnitude), so their colours compare."""
+    from spacetime.video.flow import flow_metrics
+
+    fl = torch.as_tensor(flow).detach().cpu().float()
+    if fl.ndim != 3 or fl.shape[0] != 2:
+        raise InputError(f"flow: expected (2, H, W), got shape {tuple(fl.shape)}")
+    fig = Figure(title=title)
+    fig.add_image(frame1, title="frame t")
+    fig.add_image(frame2, title="frame t+1")
+    if gt is None:
+        return fig.add_flow(fl, title="estimated flow")
+    g = torch.as_tensor(gt).detach().cpu().float()
+    if tuple(g.shape) != tuple(fl.shape):
+        raise InputError(f"gt: expected shape {tuple(fl.shape)} (as flow), got {tuple(g.shape)}")
+    valid = torch.isfinite(g).all(0)
+    g0 = torch.where(valid, g, torch.zeros_like(g))
+    bound = float(max(fl.norm(dim=0).max(), g0.norm(dim=0).max(), 1e-6))
+    fig.add_flow(fl, title="estimated flow", max_flow=bound)
+    fig.add_flow(g0, title="true flow", max_flow=bound)
+    epe = torch.where(valid, (fl - g0).norm(dim=0), torch.zeros(()))
+    m = flow_metrics(fl, g)
+    img = error_colors(epe.flatten().numpy(), 3.0).reshape(*epe.shape, 3)
+    img[~valid.numpy()] = 128
+    return fig.add_image(img, title="end-point error", legend=_error_legend(3.0, "px"), notes=[
+        f"EPE {m['epe']:.3f} px (mean), Fl-all {m['fl_all']:.2f} %, AE {m['ae']:.2f}°; blue: "
+        "below 3 px (KITTI's outlier threshold); grey: no ground truth"])
 
 
 # ---------------------------------------------------------------------------------- files
