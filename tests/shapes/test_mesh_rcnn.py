@@ -372,6 +372,27 @@ def test_euler_characteristic_sphere_and_torus():
     assert euler_characteristic(torus_mesh()).tolist() == [0]
 
 
+def test_mesh_genus_counts_components_and_handles():
+    from spacetime.shapes import Meshes, ico_sphere, torus_mesh
+    from spacetime.shapes.models.mesh_rcnn import mesh_genus
+
+    s, t = ico_sphere(1), torus_mesh()
+    sv, sf = s.verts_list()[0], s.faces_list()[0]
+    tv, tf = t.verts_list()[0], t.faces_list()[0]
+    # two disjoint spheres, a sphere + a torus, an empty mesh, a lone triangle
+    two = Meshes([torch.cat([sv, sv + 3])], [torch.cat([sf, sf + len(sv)])])
+    mixed = Meshes([torch.cat([sv, tv + 3])], [torch.cat([sf, tf + len(sv)])])
+    c, g = mesh_genus(Meshes([sv, tv, torch.zeros(0, 3), sv[:3]],
+                             [sf, tf, torch.zeros(0, 3, dtype=torch.int64),
+                              torch.tensor([[0, 1, 2]])]))
+    assert c.tolist() == [1, 1, 0, 1] and g.tolist() == [0, 1, 0, 0.5]
+    assert mesh_genus(two)[0].tolist() == [2] and mesh_genus(two)[1].tolist() == [0]
+    assert mesh_genus(mixed)[0].tolist() == [2] and mesh_genus(mixed)[1].tolist() == [1]
+    # unreferenced vertices are ignored
+    padded = Meshes([torch.cat([sv, torch.rand(5, 3)])], [sf])
+    assert mesh_genus(padded)[0].tolist() == [1] and mesh_genus(padded)[1].tolist() == [0]
+
+
 def test_pictures(tmp_path):
     m = _scene_meshes([(0.0, 0, 3)])
     K = _K(1, 32)[0]

@@ -27,7 +27,8 @@ def run_lecture(
     log: Any = print,
 ) -> list[ClaimResult]:
     """Run the lab's experiments (all, or ``only`` these names) at ``scale`` into ``out_dir``;
-    write the report; return the results in order."""
+    write the report; return the results in order. If an experiment raises, the report of
+    those before it is written and the error propagates."""
     check_in(scale, "scale", SCALES)
     names = list(EXPERIMENTS) if only is None else list(only)
     unknown = [n for n in names if n not in EXPERIMENTS]
@@ -43,7 +44,12 @@ def run_lecture(
     for name in bar:
         bar.set_postfix_str(name)
         t0 = time.perf_counter()
-        res = EXPERIMENTS[name](out / name, scale=scale, seed=seed)
+        try:
+            res = EXPERIMENTS[name](out / name, scale=scale, seed=seed)
+        except BaseException:
+            if results:  # keep what finished: the report of the experiments before this one
+                write_report(out, results, scale)
+            raise
         res.seconds = time.perf_counter() - t0
         res.figures = [f"{name}/{Path(f).name}" for f in res.figures]
         results.append(res)

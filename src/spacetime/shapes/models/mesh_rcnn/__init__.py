@@ -29,6 +29,7 @@ from spacetime.shapes.models.mesh_rcnn.experiments import (
     edge_loss_ablation,
     euler_characteristic,
     experiment_data,
+    mesh_genus,
     sphere_vs_voxel_init,
     train_single,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "experiment_data",
     "train_single",
     "euler_characteristic",
+    "mesh_genus",
     "edge_loss_ablation",
     "sphere_vs_voxel_init",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "experiment_data",
     "train_single",
     "euler_characteristic",
+    "mesh_genus",
     "edge_loss_ablation",
     "sphere_vs_voxel_init",
 ]
@@ -73,6 +74,36 @@ def euler_characteristic(meshes: Any) -> torch.Tensor:
     for fa in meshes.faces_list():
         used.append(int(fa.unique().numel()) if fa.numel() else 0)
     return torch.tensor(used, device=f.device) - e + f
+
+
+def mesh_genus(meshes: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Connected components ``c`` and genus ``g = c − χ / 2`` per mesh, both ``(N,)`` float64.
+
+    ``c`` counts the components of the graph of referenced vertices and face edges (scipy's
+    ``connected_components``). For a closed orientable 2-manifold ``g`` is the number of handles
+    summed over the components (a sphere 0, a mug 1, two spheres 0); for an open or non-manifold
+    mesh it is a topological summary only (it can be fractional or negative). An empty mesh has
+    ``c = g = 0``.
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    chi = euler_characteristic(meshes).double().cpu()
+    comps = []
+    for fa in meshes.faces_list():
+        if fa.numel() == 0:
+            comps.append(0)
+            continue
+        f = fa.cpu().numpy()
+        used, inv = np.unique(f, return_inverse=True)
+        f = inv.reshape(f.shape)
+        a = np.concatenate([f[:, 0], f[:, 1], f[:, 2]])
+        b = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
+        graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(used), len(used)))
+        comps.append(connected_components(graph, directed=False)[0])
+    c = torch.tensor(comps, dtype=torch.float64)
+    return c, c - chi / 2
 
 
 def _predict(model: Any, data: Any, n: int, use_depth: str) -> tuple[Any, Any, torch.Tensor]:
@@ -166,7 +197,9 @@ def sphere_vs_voxel_init(
     """Pixel2Mesh (sphere init, :func:`~spacetime.shapes.models.pixel2mesh`) vs single-object
     Mesh R-CNN (voxel init) with the same encoder, refinement width and budget, on shapes with
     holes. Per model: the gt-10 metrics overall and per category (``"mug/F1@0.3"`` …) and
-    ``euler_characteristic`` (mean over val predictions; GT's alongside as ``"gt"``)."""
+    the topology of the val predictions (means of ``euler_characteristic``, ``components``,
+    ``genus`` of :func:`mesh_genus`, and ``with_handle``, the fraction with genus ≥ 1; the
+    ground truth's alongside as ``"gt"``)."""
     from spacetime.engine import build_loader
     from spacetime.shapes.datasets import collate_3d
     from spacetime.shapes.models.mesh_rcnn.evaluation import evaluate_single
@@ -188,7 +221,7 @@ def sphere_vs_voxel_init(
                                     "range"),
     }
     res: dict[str, dict[str, float]] = {}
-    gt_chi = None
+    gt_topology: dict[str, float] = {}
     for name, (model, step, depth) in models.items():
         torch.manual_seed(seed)
         train_single(model, train, step, epochs=epochs, seed=seed, device=device)
@@ -203,8 +236,8 @@ def sphere_vs_voxel_init(
             ev = evaluate_single(model, evl, num_samples=eval_samples)
         pred, gt, images = _predict(model, val, len(val), depth)
         row = {k: float(v) for k, v in ev.items() if k != "num_samples"}
-        row["euler_characteristic"] = float(euler_characteristic(pred).double().mean())
-        gt_chi = float(euler_characteristic(gt).double().mean())
+        row.update(_topology(pred))
+        gt_topology = _topology(gt)
         res[name] = row
         if out_dir is not None:
             from pathlib import Path
@@ -212,8 +245,15 @@ def sphere_vs_voxel_init(
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             tag = "sphere" if depth == "depth" else "voxel"
             save_png(_pictures(pred, gt, images, 4), Path(out_dir) / f"init_{tag}.png")
-    res["gt"] = {"euler_characteristic": float(gt_chi)}
+    res["gt"] = gt_topology
     return res
+
+
+def _topology(meshes: Any) -> dict[str, float]:
+    c, g = mesh_genus(meshes)
+    return {"euler_characteristic": float(euler_characteristic(meshes).double().mean()),
+            "components": float(c.mean()), "genus": float(g.mean()),
+            "with_handle": float((g >= 1).double().mean())}
 
 
 def _per_category_p2m(model: Any, val: Any, eval_samples: int) -> dict[str, float]:
