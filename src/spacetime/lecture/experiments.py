@@ -448,13 +448,17 @@ def mesh_topology(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimRes
                   "with a handle"], rows))
 
 
+_EDGE_SIZES = {"quick": dict(objects=4, epochs=6), "default": dict(objects=8, epochs=20),
+               "full": dict(objects=20, epochs=60)}
+
+
 def edge_regulariser(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
     """Without the edge-length loss: degenerate meshes; with it: fewer folded faces but a worse
     Chamfer distance (Mesh R-CNN's "best" vs "pretty")."""
     from spacetime.shapes.models.mesh_rcnn import edge_loss_ablation, experiment_data
 
     out = _mkdir(out)
-    z = _pick(_MESH_SIZES, scale)
+    z = _pick(_EDGE_SIZES, scale)
     data = experiment_data(out.parent / "_cache", objects_per_category=z["objects"], seed=seed)
     res = edge_loss_ablation(data, epochs=z["epochs"], eval_samples=1000, seed=seed,
                              out_dir=out)
