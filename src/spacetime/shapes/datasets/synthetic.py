@@ -55,7 +55,7 @@ import torch
 from spacetime.checks import check_in, check_int, check_positive, check_tensor
 from spacetime.errors import FileFormatError, InputError
 from spacetime.fileio import atomic_write
-from spacetime.shapes.datasets.procedural import CATEGORIES, make_object
+from spacetime.shapes.datasets.procedural import CATEGORIES, CATEGORY_PARTS, make_object
 
 __all__ = [
     "SyntheticShapes",
@@ -74,10 +74,13 @@ __all__ = [
 #: Everything :class:`SyntheticShapes` can return (the ``returns`` argument).
 SYNTHETIC_RETURNS: tuple[str, ...] = (
     "image", "depth", "normal_map", "mask", "K", "R", "t", "mesh", "points", "voxels",
-    "voxels_cam", "occupancy",
+    "voxels_cam", "occupancy", "parts",
 )
 
-_FORMAT_VERSION = 1
+# 2: records gained ``part_labels`` / ``face_parts`` (version 1 caches are rebuilt: the version
+# is part of the cache folder's hash)
+_FORMAT_VERSION = 2
+_SCENES_FORMAT_VERSION = 1
 # names of the issue text, accepted in ``returns``: "normals" is the normal *map* there, and
 # "normals3d" the point normals (item keys stay ``normal_map`` and ``points``/``normals``)
 _RETURN_ALIASES = {"normals": "normal_map", "normals3d": "points"}
@@ -384,6 +387,10 @@ def _generate_object(cfg: dict, split: str, category: str, index: int) -> dict[s
     pts, nrm = sample_points_from_meshes(mesh, cfg["num_points"], return_normals=True,
                                          generator=gen)
     out["points"], out["normals"] = pts[0].contiguous(), nrm[0].contiguous()
+    # part labels from the generating CSG parts (global indices, < 256: stored as uint8)
+    offset = CATEGORY_PARTS[category][0]
+    out["part_labels"] = (obj.labeller(out["points"]) + offset).to(torch.uint8)
+    out["face_parts"] = (obj.face_parts + offset).to(torch.uint8)
     out["voxels"] = solid_voxels((verts.double() + 0.5) * g, faces, g)
     # A point with |sdf| > √3 h (h the marching-cubes spacing; the CSG SDF is 1-Lipschitz) has
     # all 8 corners of its marching-cubes cell on its side, so the mesh labels it like the SDF.
@@ -445,7 +452,13 @@ class SyntheticShapes(torch.utils.data.Dataset):
     ``voxels``      ``voxels`` ``(G, G, G)`` bool, object frame
     ``voxels_cam``  ``voxels_cam`` ``(G, G, G)`` bool and ``depth_range`` ``(2,)``
     ``occupancy``   ``occ_points`` ``(Q, 3)``, ``occ_labels`` ``(Q,)`` bool (inside)
+    ``parts``       ``points``, ``normals`` and ``part_labels`` ``(P,)`` int64 (the global part
+                    index of each point, :data:`~.procedural.PART_NAMES`), ``face_parts``
+                    ``(F,)`` int64 (of each mesh face, at its centroid)
     ==============  ============================================================================
+
+    Part labels come from the CSG parts that generated the object
+    (:func:`~.procedural.part_labels`): a point belongs to the part on whose surface it lies.
 
     Batch with :func:`~spacetime.shapes.datasets.collate_3d` (``verts``/``faces`` → ``meshes``,
     ``points``/``normals`` → ``pointclouds``).
@@ -601,6 +614,10 @@ class SyntheticShapes(torch.utils.data.Dataset):
             item["verts_colors"] = data["verts_colors"]
         if "points" in r:
             item["points"], item["normals"] = data["points"], data["normals"]
+        if "parts" in r:
+            item["points"], item["normals"] = data["points"], data["normals"]
+            item["part_labels"] = data["part_labels"].to(torch.int64)
+            item["face_parts"] = data["face_parts"].to(torch.int64)
         if "voxels" in r:
             item["voxels"] = data["voxels"]
         if "occupancy" in r:
@@ -858,7 +875,7 @@ class SyntheticScenes(torch.utils.data.Dataset):
         self.class_names: list[str] = cats
         self.num_scenes = num_scenes
         self._cfg = {
-            "version": _FORMAT_VERSION, "kind": "scenes", "seed": seed, "categories": cats,
+            "version": _SCENES_FORMAT_VERSION, "kind": "scenes", "seed": seed, "categories": cats,
             "objects_per_scene": [lo, hi], "image_size": image_size,
             "voxel_resolution": voxel_resolution, "mesh_resolution": mesh_resolution,
             "background": background, "focal": float(focal),
