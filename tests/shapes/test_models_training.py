@@ -89,11 +89,13 @@ def _baseline_and_score(name, model, b):
                 cos = (torch.nn.functional.normalize(p, dim=1) * gt).sum(1)[m]
                 return float(torch.rad2deg(torch.arccos(cos.clamp(-1, 1))).mean())
             return ang(mean_n[None, :, None, None].expand_as(gt)), ang(model(b["image"])), False
-        if task in ("voxels", "octree"):
+        if task in ("voxels", "octree", "shape-layers"):
             gt = resize_voxels(b["voxels"], 16) > 0.5
             mean = (gt.float().mean(0, keepdim=True) > 0.5).expand_as(gt)
             if task == "voxels":
                 pred = model(b["image"]) > 0
+            elif task == "shape-layers":
+                pred = model.compose(model(b["image"]))
             else:
                 pred = model(b["image"]).to_dense() > 0.5
             return float(_iou(mean, gt)), float(_iou(pred, gt)), True

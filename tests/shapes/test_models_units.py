@@ -36,6 +36,7 @@ TINY: dict[str, dict] = {
     "voxnet": dict(num_classes=3, widths=(4, 8, 16)),
     "voxel-gen": dict(image_size=32, resolution=16, widths=(16, 8), **ENC),
     "voxel-tubes": dict(image_size=32, resolution=16, widths=(32, 16), **ENC),
+    "matryoshka": dict(image_size=32, resolution=16, num_layers=2, widths=(32, 16), **ENC),
     "octree-gen": dict(image_size=32, resolution=16, base_resolution=4, channels=(16, 8, 8),
                        **ENC),
     "pointnet": dict(num_classes=3, widths=(8, 16, 32), fc=(16,)),

@@ -1,5 +1,6 @@
 """The lecture's 3D models (depth / normal FCNs, VoxNet, voxel generators and tubes, octree
-generation, PointNet, point-set generation, occupancy networks, Pixel2Mesh): :func:`train`,
+generation, nested shape layers (Matryoshka networks), PointNet, point-set generation, occupancy
+networks, Pixel2Mesh): :func:`train`,
 :func:`evaluate`, :func:`predict`, :func:`load_model`.
 
 ::
@@ -169,6 +170,7 @@ def train(
     val_fraction: float = 0.1,
     depth_loss: str = "l2",
     use_gt_depth: bool = True,
+    layer_loss: str = "l1",
     log: Log = print,
     **options: Any,
 ) -> TrainResult:
@@ -190,6 +192,8 @@ def train(
         depth_loss: ``l2`` or ``scale-invariant`` (``depth-fcn``).
         use_gt_depth: Pixel2Mesh's initial sphere at the known object distance (else at the
             model's ``init_depth``; evaluation does the same).
+        layer_loss: ``l1`` or ``l2`` on the shape-layer depths (``matryoshka``; empty rays
+            masked to a hinge, :func:`~spacetime.shapes.losses.shape_layer_loss`).
         **options: :class:`~spacetime.api.TrainOptions` fields (defaults :data:`DEFAULTS`).
     """
     from spacetime.engine import Trainer, build_loader, seed_everything
@@ -202,7 +206,8 @@ def train(
                           voxel_resolution, num_points, occ_samples, mesh_resolution, cache,
                           val_fraction, opts.seed)
     _model_kwargs(model, 1, dopts, model_kwargs)  # unknown model / arguments fail first
-    task = shape_task(model, depth_loss=depth_loss, use_gt_depth=use_gt_depth)
+    task = shape_task(model, depth_loss=depth_loss, use_gt_depth=use_gt_depth,
+                      layer_loss=layer_loss)
     _check_data_for(task, source)
     resume = resume_checkpoint(opts.resume, opts.out)
     with distributed_run(opts.device) as info:
@@ -211,7 +216,7 @@ def train(
         names = sets.class_names
         kwargs = _model_kwargs(model, len(names), dopts, model_kwargs)
         task_options = {"task": task.name, "depth_loss": depth_loss,
-                        "use_gt_depth": bool(use_gt_depth)}
+                        "use_gt_depth": bool(use_gt_depth), "layer_loss": layer_loss}
         spec = ModelSpec("shapes", model, kwargs, names, source, dopts,
                          {"image_size": image_size}, task_options)
         net = build_model(spec)
@@ -252,7 +257,8 @@ def _task_of(loaded: LoadedModel) -> Any:
 
     o = loaded.spec.options
     return shape_task(loaded.spec.model, depth_loss=o.get("depth_loss", "l2"),
-                      use_gt_depth=bool(o.get("use_gt_depth", True)))
+                      use_gt_depth=bool(o.get("use_gt_depth", True)),
+                      layer_loss=o.get("layer_loss", "l1"))
 
 
 def _fmt(v: Any) -> str:
@@ -403,7 +409,8 @@ def predict(
 
     Args:
         out: write the prediction there (depth ``.npy`` + picture, normals PNG, points
-            ``.ply``, ``mesh.obj`` + picture, ``voxels.npz``, ``prediction.json``) and
+            ``.ply``, ``mesh.obj`` + picture, ``voxels.npz``, shape layers' ``layers.npz`` +
+            ``layers.png``, ``prediction.json``) and
             ``view.html``, the interactive 3D view of the prediction (one self-contained page;
             classifiers have none).
         occ_resolution: occupancy networks' marching-cubes resolution.

@@ -7,6 +7,7 @@
     spacetime shapes eval --checkpoint runs/vgen/checkpoints/best.pt
     spacetime shapes predict photo.png --checkpoint runs/vgen/checkpoints/best.pt -o pred/
     spacetime shapes train --model pixel2mesh --epochs 25 --out runs/p2m
+    spacetime shapes train --model matryoshka --epochs 20 --out runs/mat
 
 See ``docs/shape_models.md``, ``docs/pixel2mesh.md`` and ``docs/api.md``.
 """
@@ -78,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m = t.add_argument_group("model")
     m.add_argument("--depth-loss", default="l2", choices=("l2", "scale-invariant"),
                    help="depth-fcn training loss")
+    m.add_argument("--layer-loss", default="l1", choices=("l1", "l2"),
+                   help="matryoshka: loss on the shape-layer depths (empty rays masked)")
     m.add_argument("--no-gt-depth", action="store_true",
                    help="pixel2mesh: start the sphere at the model's init_depth instead of the "
                    "known object distance |t| (the model must infer the distance; eval does "
@@ -129,7 +132,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  num_points=args.num_points, occ_samples=args.occ_samples,
                  mesh_resolution=args.mesh_resolution, cache=args.cache,
                  val_fraction=args.val_fraction, depth_loss=args.depth_loss,
-                 use_gt_depth=not args.no_gt_depth, **train_options(args))
+                 use_gt_depth=not args.no_gt_depth, layer_loss=args.layer_loss,
+                 **train_options(args))
     return 0
 
 

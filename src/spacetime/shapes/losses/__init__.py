@@ -1,5 +1,6 @@
 """Shape losses: Mesh R-CNN's Chamfer / normal / edge losses, Laplacian smoothing, face normal
-consistency, depth (L2, scale-invariant), surface-normal and voxel BCE losses."""
+consistency, depth (L2, scale-invariant), surface-normal and voxel BCE losses, the shape-layer
+depth loss (Matryoshka networks)."""
 
 from spacetime.shapes.losses.chamfer import ChamferNormalLoss, chamfer_loss, chamfer_normal_loss
 from spacetime.shapes.losses.depth import (
@@ -7,6 +8,7 @@ from spacetime.shapes.losses.depth import (
     scale_invariant_depth_loss,
     surface_normal_loss,
 )
+from spacetime.shapes.losses.layers import shape_layer_loss
 from spacetime.shapes.losses.mesh import (
     mesh_edge_loss,
     mesh_laplacian_smoothing,
@@ -25,4 +27,5 @@ __all__ = [
     "scale_invariant_depth_loss",
     "surface_normal_loss",
     "voxel_bce_loss",
+    "shape_layer_loss",
 ]

@@ -1,5 +1,6 @@
 """The lecture's 3D models: depth / normal prediction, voxel classification and generation,
-octree generation, PointNet, point-set generation and occupancy networks.
+octree generation, nested shape layers (Matryoshka networks), PointNet, point-set generation
+and occupancy networks.
 
 Plain ``nn.Module`` classes with keyword-only builders; :data:`SHAPE_MODEL_BUILDERS` maps the
 model names to the builders and :data:`MODEL_TASKS` to their task (what the model eats, how it
@@ -18,6 +19,13 @@ from spacetime.shapes.models.dense import (
     NormalFCN,
     depth_fcn,
     normal_fcn,
+)
+from spacetime.shapes.models.matryoshka import (
+    MatryoshkaNet,
+    compose_predicted_layers,
+    decode_shape_layers,
+    matryoshka,
+    shape_layer_targets,
 )
 from spacetime.shapes.models.occnet import (
     OCC_BOX,
@@ -64,6 +72,7 @@ from spacetime.shapes.models.tasks import (
     OctreeTask,
     PointClassificationTask,
     PointsTask,
+    ShapeLayersTask,
     ShapeTask,
     VoxelClassificationTask,
     VoxelsTask,
@@ -92,6 +101,7 @@ SHAPE_MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "voxel-gen": voxel_gen,
     "voxel-tubes": voxel_tubes,
     "octree-gen": octree_gen,
+    "matryoshka": matryoshka,
     "pointnet": pointnet,
     "point-gen": point_gen,
     "occnet": occnet,
@@ -127,6 +137,12 @@ __all__ = [
     "octree_gen",
     "octree_targets",
     "octree_loss",
+    # shape layers (Matryoshka networks)
+    "MatryoshkaNet",
+    "matryoshka",
+    "shape_layer_targets",
+    "decode_shape_layers",
+    "compose_predicted_layers",
     # points
     "TNet",
     "PointNet",
@@ -148,6 +164,7 @@ __all__ = [
     "PointClassificationTask",
     "VoxelsTask",
     "OctreeTask",
+    "ShapeLayersTask",
     "PointsTask",
     "OccupancyTask",
     "MeshTask",

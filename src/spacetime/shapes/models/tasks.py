@@ -9,6 +9,7 @@ task                       training loss                    evaluation metrics (
 ``voxel-classification``   cross-entropy                    accuracy
 ``point-classification``   cross-entropy                    accuracy
 ``voxels`` / ``octree``    voxel BCE / octree state CE      voxel IoU + mesh metrics (MC)
+``shape-layers``           masked L1 / L2 on layer depths   voxel IoU + mesh metrics (MC)
 ``points``                 Chamfer-L2                       Chamfer-L2, F1@t
 ``occupancy``              BCE on occupancy samples         IoU on the samples + mesh metrics
 ``mesh`` (Pixel2Mesh)      Chamfer + normal + edge + Lap.   mesh metrics (camera frame)
@@ -60,6 +61,7 @@ __all__ = [
     "PointClassificationTask",
     "VoxelsTask",
     "OctreeTask",
+    "ShapeLayersTask",
     "PointsTask",
     "OccupancyTask",
     "MeshTask",
@@ -531,6 +533,137 @@ class OctreeTask(VoxelsTask):
         return {**super().summary(pred), "octree_cells": pred["octree"].num_cells()}
 
 
+class ShapeLayersTask(VoxelsTask):
+    """Nested shape layers (Matryoshka networks, Richter & Roth 2018): ``L`` layers of six
+    normalised depth maps ``(N, L, 6, R, R)``, trained on the depths
+    (:func:`~spacetime.shapes.losses.shape_layer_loss`, L1 or L2, empty rays masked to a hinge)
+    against the nested decomposition of the ground-truth voxels at the model's resolution
+    (:func:`~spacetime.shapes.models.matryoshka.shape_layer_targets`), composed into voxels at
+    prediction time and scored like the voxel generators (voxel IoU at ``R³`` + mesh metrics of
+    the composed grid's marching-cubes surface).
+
+    Args:
+        layer_loss: ``"l1"`` (default) or ``"l2"``.
+        cache_targets: keep each distinct grid's decomposition (keyed by a hash of its voxels;
+            the views of one object share it), up to ``cache_mb`` MiB as int16.
+    """
+
+    name = "shape-layers"
+    returns = ("image", "voxels")
+
+    def __init__(self, *, layer_loss: str = "l1", cache_targets: bool = True,
+                 cache_mb: float = 256.0) -> None:
+        check_in(layer_loss, "layer_loss", ("l1", "l2"))
+        self.layer_loss = layer_loss
+        self.cache_targets = bool(cache_targets)
+        self.cache_bytes = int(float(cache_mb) * 2 ** 20)
+        self._cache: dict[tuple[bytes, int], torch.Tensor] = {}
+        self._cached_bytes = 0
+
+    def targets(self, voxels: torch.Tensor, num_layers: int) -> torch.Tensor:
+        """``(N, L, 6, R, R)`` int64 targets of grids ``(N, R, R, R)`` bool, through the cache."""
+        from spacetime.shapes.models.matryoshka import shape_layer_targets
+
+        if not self.cache_targets:
+            return shape_layer_targets(voxels, num_layers)
+        import hashlib
+
+        host = voxels.detach().to("cpu", torch.bool).contiguous()
+        keys = [(hashlib.blake2b(v.numpy().tobytes(), digest_size=16).digest(), num_layers)
+                for v in host]
+        missing = sorted({i for i, k in enumerate(keys) if k not in self._cache})
+        fresh: dict[tuple[bytes, int], torch.Tensor] = {}
+        if missing:
+            t = shape_layer_targets(host[missing], num_layers).to(torch.int16)
+            for j, i in enumerate(missing):
+                fresh[keys[i]] = t[j]
+                if self._cached_bytes + t[j].nbytes <= self.cache_bytes:
+                    self._cache[keys[i]] = t[j]
+                    self._cached_bytes += t[j].nbytes
+        out = torch.stack([self._cache.get(k, fresh.get(k)) for k in keys])
+        return out.to(device=voxels.device, dtype=torch.int64)
+
+    def step(self, model, batch):
+        from spacetime.shapes.losses import shape_layer_loss
+        from spacetime.shapes.models.matryoshka import compose_predicted_layers
+
+        net = _unwrap(model)
+        target = resize_voxels(_key(batch, "voxels"), net.resolution) > 0.5
+        tg = self.targets(target, net.num_layers)
+        depths = model(_key(batch, "image"))
+        loss = shape_layer_loss(depths.float(), tg, kind=self.layer_loss)
+        with torch.no_grad():
+            iou = _iou(compose_predicted_layers(depths.float()), target)
+        return loss, {"iou": iou}
+
+    def probabilities(self, model, x):
+        from spacetime.shapes.models.matryoshka import (
+            compose_predicted_layers,
+            decode_shape_layers,
+        )
+
+        depths = model(x).float()
+        return {"probs": compose_predicted_layers(depths).float(), "depths": depths,
+                "layers": decode_shape_layers(depths)}
+
+    def summary(self, pred):
+        from spacetime.shapes.structures.layers import shape_layer_masks
+
+        masks = shape_layer_masks(pred["layers"][:1])[0]
+        return {**super().summary(pred), "num_layers": int(pred["layers"].shape[1]),
+                "resolution": int(pred["layers"].shape[-1]),
+                "layer_voxels": [int(m.sum()) for m in masks],
+                "occupied_voxels": int(pred["probs"][0].sum())}
+
+    def save(self, pred, out_dir):
+        import numpy as np
+
+        files = super().save(pred, out_dir)
+        path = out_dir / "layers.npz"
+        np.savez_compressed(path, depths=pred["layers"][0].cpu().numpy().astype(np.int16),
+                            normalized=pred["depths"][0].cpu().numpy(),
+                            faces=np.array(["-z", "+z", "-y", "+y", "-x", "+x"]))
+        return files + [path]
+
+    def pictures(self, pred):
+        return super().pictures(pred) + [(_layer_montage(pred["layers"][0].cpu()),
+                                          "layers.png", "depth")]
+
+    def views(self, pred):
+        from spacetime.shapes.structures import VoxelGrid
+        from spacetime.shapes.structures.layers import shape_layer_masks
+
+        out = super().views(pred)
+        layers = pred["layers"][:1].cpu()
+        r = layers.shape[-1]
+        masks = shape_layer_masks(layers)[0]
+        for k in range(masks.shape[0]):
+            if not bool(masks[k].any()):
+                continue
+            op = "added" if k % 2 == 0 else "subtracted"
+            grid = VoxelGrid(masks[k][None].float(), voxel_size=1.0 / r,
+                             origin=(-0.5, -0.5, -0.5))
+            out.append({"title": f"layer {k + 1} ({op})", "object": grid, "kind": "voxels",
+                        "frame": "object", "K": None})
+        return out
+
+
+def _layer_montage(layers: torch.Tensor) -> torch.Tensor:
+    """``(L, 6, R, R)`` depths in voxels → one ``(L·(R+1) − 1, 6·(R+1) − 1)`` float map for a
+    picture (rows: layers, columns ``-z +z -y +y -x +x``); empty rays and gaps NaN, depth 0
+    drawn as 1e-3 (a depth picture hides zeros)."""
+    n_l, _, r, _ = layers.shape
+    out = torch.full((n_l * (r + 1) - 1, 6 * (r + 1) - 1), math.nan)
+    d = layers.double()
+    empty = (layers[:, 0::2] + layers[:, 1::2]) >= r
+    for k in range(n_l):
+        for f in range(6):
+            m = d[k, f].clamp(min=1e-3)
+            m[empty[k, f // 2]] = math.nan
+            out[k * (r + 1):k * (r + 1) + r, f * (r + 1):f * (r + 1) + r] = m
+    return out
+
+
 class PointsTask(ShapeTask):
     """A point set from one image (Fan et al. 2017): ``(N, P, 3)``, trained by Chamfer."""
 
@@ -683,8 +816,8 @@ class MeshTask(_SurfaceTask):
 #: task name → task class
 SHAPE_TASKS: dict[str, type[ShapeTask]] = {
     cls.name: cls for cls in (DepthTask, NormalsTask, VoxelClassificationTask,
-                              PointClassificationTask, VoxelsTask, OctreeTask, PointsTask,
-                              OccupancyTask, MeshTask)
+                              PointClassificationTask, VoxelsTask, OctreeTask,
+                              ShapeLayersTask, PointsTask, OccupancyTask, MeshTask)
 }
 
 #: model name (:data:`~spacetime.shapes.models.SHAPE_MODEL_BUILDERS`) → task name
@@ -696,6 +829,7 @@ MODEL_TASKS: dict[str, str] = {
     "voxel-gen": "voxels",
     "voxel-tubes": "voxels",
     "octree-gen": "octree",
+    "matryoshka": "shape-layers",
     "point-gen": "points",
     "occnet": "occupancy",
     "pixel2mesh": "mesh",
@@ -707,7 +841,8 @@ TASK_RETURNS: dict[str, tuple[str, ...]] = {k: v.returns for k, v in SHAPE_TASKS
 
 def shape_task(name: str | ShapeTask, **options: Any) -> ShapeTask:
     """The task object of a task name (``"voxels"``) or model name (``"voxel-gen"``);
-    ``options`` go to its constructor (``depth_loss`` for depth, ``use_gt_depth`` for mesh)."""
+    ``options`` go to its constructor (``depth_loss`` for depth, ``use_gt_depth`` for mesh,
+    ``layer_loss`` for shape layers)."""
     if isinstance(name, ShapeTask):
         return name
     task = MODEL_TASKS.get(name, name)
@@ -736,6 +871,8 @@ def predict_shapes(
     - voxels / octree: ``probs (N, R, R, R)`` and ``meshes`` (marching cubes at ½ of the
       occupancy probabilities, closed at the grid boundary, object frame ``[-0.5, 0.5]³``);
       octree adds ``octree`` (an :class:`~spacetime.shapes.structures.Octree`);
+    - shape layers: as voxels (``probs`` the composed grid, 0 / 1) plus ``depths``
+      ``(N, L, 6, R, R)`` normalised and ``layers`` the same in whole voxels (int64);
     - points: ``points (N, P, 3)``;
     - occupancy: ``meshes``, ``probs`` and ``num_evaluations`` / ``dense_evaluations``
       (:func:`~spacetime.shapes.models.extract_mesh`);
