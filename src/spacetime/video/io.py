@@ -38,6 +38,7 @@ import torch
 from spacetime.checks import check_in, check_int, check_tensor
 from spacetime.errors import FileFormatError, InputError, MissingFileError
 from spacetime.fileio import atomic_path
+from spacetime.limits import check_image_size, check_limit
 from spacetime.video.yuv import FrameConverter, check_crop
 
 __all__ = [
@@ -440,10 +441,12 @@ def read_video(
         raise InputError(
             "frame_indices: cannot be combined with start_sec, end_sec, fps or num_frames"
         )
+    FrameConverter(None, None, interpolation)  # checks the name before the file is opened
     container = _open(path)
     try:
         stream = _video_stream(container, path)
         info = _info_from_stream(container, stream, path)
+        check_image_size(info.height, info.width, path, "video frame")
         if frame_indices is not None:
             if isinstance(frame_indices, torch.Tensor):
                 check_tensor(frame_indices, "frame_indices", ("T",), dtype="int")
@@ -461,6 +464,8 @@ def read_video(
         else:
             indices = _select_indices(info, start_sec, end_sec, fps, num_frames)
         out_h, out_w = _output_size(size, info.height, info.width)
+        check_image_size(out_h, out_w, None, "size")
+        check_limit(len(indices), "frames to decode", "MAX_VIDEO_FRAMES")
         crop_box = check_crop(crop, out_h, out_w)
         resize = (out_h, out_w) != (info.height, info.width)
         converter = FrameConverter((out_h, out_w) if resize else None, crop_box, interpolation)

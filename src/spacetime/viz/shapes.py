@@ -20,6 +20,7 @@ import torch
 from spacetime.checks import check_in, check_int
 from spacetime.errors import InputError
 from spacetime.fileio import atomic_path
+from spacetime.limits import check_image_size
 
 __all__ = ["show", "shape_image", "depth_figure_array"]
 
@@ -118,6 +119,7 @@ def show(
         depth_scale: for 16-bit depth PNGs given as ``obj`` path (default millimetres).
     """
     check_int(size, "size", min_value=16)
+    check_image_size(size, size, None, "size")
     if kind is not None:
         check_in(kind, "kind", ("mesh", "points", "voxels", "depth", "normals", "flow"))
     name = None

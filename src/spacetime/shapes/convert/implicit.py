@@ -36,6 +36,7 @@ import torch
 
 from spacetime.checks import check_int, check_tensor
 from spacetime.errors import InputError
+from spacetime.limits import check_limit
 from spacetime.shapes.convert._common import new_voxelgrid
 
 __all__ = [
@@ -279,6 +280,7 @@ def sample_grid(
         ``sdf(origin + voxel_size · (w + ½, h + ½, d + ½))``).
     """
     check_int(resolution, "resolution", min_value=1)
+    check_limit(resolution**3, f"grid cells of resolution {resolution}", "MAX_VOXELS")
     check_int(chunk_size, "chunk_size", min_value=1)
     b = _bounds_tensor(bounds)
     extent = b[:, 1] - b[:, 0]

@@ -31,6 +31,7 @@ import torch
 
 from spacetime.checks import check_in, check_int
 from spacetime.errors import InputError
+from spacetime.limits import check_limit
 from spacetime.shapes.convert._common import mesh_lists, new_voxelgrid, points_lists
 from spacetime.shapes.convert.mesh_distance import _one_mesh_winding
 
@@ -98,6 +99,7 @@ def _grid_specs(
         res = tuple(int(r) for r in resolution)
         if len(res) != 3 or min(res) < 1:
             raise InputError(f"resolution: expected an int or (D, H, W) >= 1, got {resolution!r}")
+    check_limit(res[0] * res[1] * res[2], f"voxels of resolution {resolution!r}", "MAX_VOXELS")
     if (origin is None) != (voxel_size is None):
         raise InputError("origin/voxel_size: expected both or neither, got only one")
     if origin is not None:

@@ -81,13 +81,27 @@ def float_array(value: Any, shape: tuple[int, ...], field: str, where: str) -> t
     return torch.from_numpy(arr).to(torch.float32)
 
 
+def _open_image(p: Path):
+    """``PIL.Image.open`` on the file's bytes, after its declared size was checked against
+    ``limits.MAX_IMAGE_PIXELS`` (no DecompressionBombError, no huge allocation)."""
+    import io
+
+    from PIL import Image
+
+    from spacetime.fileio import image_header_size, read_file_bytes
+
+    data = read_file_bytes(p)
+    image_header_size(data, p)
+    return Image.open(io.BytesIO(data))
+
+
 def load_image_rgba(path: PathLike, what: str) -> np.ndarray:
     """Read an image as ``(H, W, 4)`` uint8 RGBA (opaque alpha for images without one)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     p = require_file(path, what)
     try:
-        with Image.open(p) as im:
+        with _open_image(p) as im:
             return np.asarray(im.convert("RGBA"))
     except (UnidentifiedImageError, OSError) as e:
         raise FileFormatError(f"{what}: cannot decode image {p} ({e})") from e
@@ -95,11 +109,11 @@ def load_image_rgba(path: PathLike, what: str) -> np.ndarray:
 
 def load_image_rgb(path: PathLike, what: str) -> torch.Tensor:
     """Read an image as a ``(3, H, W)`` float32 tensor in [0, 1] (grey/RGBA converted to RGB)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     p = require_file(path, what)
     try:
-        with Image.open(p) as im:
+        with _open_image(p) as im:
             arr = np.asarray(im.convert("RGB"))
     except (UnidentifiedImageError, OSError) as e:
         raise FileFormatError(f"{what}: cannot decode image {p} ({e})") from e
@@ -108,11 +122,11 @@ def load_image_rgb(path: PathLike, what: str) -> torch.Tensor:
 
 def load_mask(path: PathLike, what: str) -> torch.Tensor:
     """Read a mask image as an ``(H, W)`` float32 tensor in [0, 1] (grey level / 255)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     p = require_file(path, what)
     try:
-        with Image.open(p) as im:
+        with _open_image(p) as im:
             arr = np.asarray(im.convert("L"))
     except (UnidentifiedImageError, OSError) as e:
         raise FileFormatError(f"{what}: cannot decode mask {p} ({e})") from e
@@ -186,10 +200,12 @@ def cached_mesh(
     key = Path(cache_dir) / (str(path.relative_to(root)) + ".npz")
     if key.is_file():
         try:
-            with np.load(key, allow_pickle=False) as z:
-                if np.array_equal(z["stamp"], stamp):
-                    colors = torch.from_numpy(z["colors"]) if "colors" in z else None
-                    return torch.from_numpy(z["verts"]), torch.from_numpy(z["faces"]), colors
+            from spacetime.fileio import load_npz_bytes, read_file_bytes
+
+            z = load_npz_bytes(read_file_bytes(key), key)
+            if np.array_equal(z["stamp"], stamp):
+                colors = torch.from_numpy(z["colors"]) if "colors" in z else None
+                return torch.from_numpy(z["verts"]), torch.from_numpy(z["faces"]), colors
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # unreadable cache entry: decode again and overwrite it
     verts, faces, colors = load()

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from spacetime.errors import FileFormatError, InputError, MissingFileError
+from spacetime.errors import FileFormatError, InputError
+from spacetime.fileio import read_file_bytes
 
 __all__: list[str] = []
 
@@ -33,10 +34,8 @@ def fail(path: str | os.PathLike, reason: str) -> FileFormatError:
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    p = Path(path)
-    if not p.is_file():
-        raise MissingFileError(f"{os.fspath(path)}: no such file")
-    return p.read_bytes()
+    """The file's bytes (``MissingFileError`` if absent; at most ``limits.MAX_FILE_BYTES``)."""
+    return read_file_bytes(path)
 
 
 def read_text(path: str | os.PathLike) -> str:

@@ -3,17 +3,15 @@ is shared, on the file's content)."""
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from spacetime.checks import check_in
 from spacetime.errors import InputError
+from spacetime.fileio import load_npy_bytes, load_npz_bytes
 from spacetime.shapes.io._common import fail, read_bytes, suffix
 from spacetime.shapes.io.images import load_depth, load_normals, save_depth, save_normals
 from spacetime.shapes.io.meshes import load_mesh, save_mesh
@@ -43,21 +41,14 @@ def detect_kind(path: str | os.PathLike) -> str:
         faces = [c for name, c, _ in elements if name == "face"]
         return "mesh" if faces and faces[0] > 0 else "points"
     if ext == ".npz":
-        try:
-            with np.load(io.BytesIO(read_bytes(path)), allow_pickle=False) as z:
-                keys = set(z.keys())
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise fail(path, f"not a valid .npz file ({exc})") from None
+        keys = set(load_npz_bytes(read_bytes(path), path))
         if "grid" in keys:
             return "voxels"
         if "points" in keys:
             return "points"
         raise fail(path, f"unknown .npz content (keys {sorted(keys)})")
     if ext == ".npy":
-        try:
-            arr = np.load(io.BytesIO(read_bytes(path)), allow_pickle=False, mmap_mode=None)
-        except (ValueError, OSError, EOFError) as exc:
-            raise fail(path, f"not a valid .npy file ({exc})") from None
+        arr = load_npy_bytes(read_bytes(path), path)
         if arr.ndim == 3 and 3 in (arr.shape[0], arr.shape[-1]):
             return "normals"
         if arr.ndim == 2 and arr.shape[1] in (3, 6, 9) and arr.shape[0] > arr.shape[1] * 4:

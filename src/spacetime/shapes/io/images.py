@@ -8,7 +8,6 @@ vectors; 8-bit PNG stores the lecture's colouring ``(n + 1) / 2`` as RGB; NPY th
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -17,37 +16,36 @@ import torch
 
 from spacetime.checks import check_positive, check_tensor
 from spacetime.errors import InputError
-from spacetime.fileio import atomic_write
+from spacetime.fileio import (
+    atomic_write,
+    decode_image,
+    encode_image,
+    load_npy_bytes,
+    write_bytes_atomic,
+)
+from spacetime.limits import check_image_size
 from spacetime.shapes.io._common import fail, read_bytes, suffix
 
 __all__ = ["load_depth", "save_depth", "load_normals", "save_normals", "read_rgb_image"]
 
 
 def _imread(path: Path) -> np.ndarray:
-    import cv2
-
-    buf = np.frombuffer(read_bytes(path), dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    if img is None:
-        raise fail(path, "not a readable image (truncated or corrupt PNG?)")
-    return img
+    """Decode an image file; its declared size is checked against
+    ``limits.MAX_IMAGE_PIXELS`` before decoding."""
+    return decode_image(read_bytes(path), path)
 
 
 def _imwrite(path: Path, img: np.ndarray) -> None:
-    import cv2
-
-    ok, enc = cv2.imencode(".png", img)
-    if not ok:  # pragma: no cover - OpenCV failure
-        raise InputError(f"{path}: OpenCV could not encode the image")
-    with atomic_write(path, "wb") as fh:
-        fh.write(enc.tobytes())
+    """PNG encoded in memory, written atomically (never ``cv2.imwrite``)."""
+    write_bytes_atomic(path, encode_image(img, ".png"))
 
 
 def _npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise fail(path, f"not a valid .npy file ({exc})") from None
+    """An ``.npy`` array whose pixels (product of the last two sizes) are within
+    ``limits.MAX_IMAGE_PIXELS`` (checked on the header, before loading)."""
+    arr_data = read_bytes(path)
+    arr = load_npy_bytes(arr_data, path, limit="MAX_ARRAY_BYTES")
+    return arr
 
 
 def load_depth(path: str | os.PathLike, *, scale: float = 1000.0) -> torch.Tensor:
@@ -65,8 +63,9 @@ def load_depth(path: str | os.PathLike, *, scale: float = 1000.0) -> torch.Tenso
         arr = _npy(path)
         if arr.ndim == 3 and arr.shape[0] == 1:
             arr = arr[0]
-        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+        if arr.ndim != 2 or arr.dtype.kind not in "biuf":
             raise fail(path, f"expected a (H, W) numeric array, got {arr.shape} {arr.dtype}")
+        check_image_size(arr.shape[0], arr.shape[1], path, "depth map")
         return torch.from_numpy(arr.astype(np.float32))
     raise fail(path, f"unknown depth extension {ext!r} (expected .png or .npy)")
 
@@ -118,8 +117,9 @@ def load_normals(path: str | os.PathLike) -> torch.Tensor:
         arr = _npy(path)
         if arr.ndim == 3 and arr.shape[-1] == 3 and arr.shape[0] != 3:
             arr = arr.transpose(2, 0, 1)
-        if arr.ndim != 3 or arr.shape[0] != 3:
-            raise fail(path, f"expected a (3, H, W) array, got {arr.shape}")
+        if arr.ndim != 3 or arr.shape[0] != 3 or arr.dtype.kind not in "biuf":
+            raise fail(path, f"expected a (3, H, W) numeric array, got {arr.shape} {arr.dtype}")
+        check_image_size(arr.shape[1], arr.shape[2], path, "normal map")
         return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
     raise fail(path, f"unknown normal-map extension {ext!r} (expected .png or .npy)")
 

@@ -121,11 +121,18 @@ def load_mesh(
         if load_texture and "texture" in p0:
             tex = _t(p0["texture"], dtype, device)
         if load_texture and "texture_path" in p0:
+            import io
+
             from PIL import Image
 
+            from spacetime.fileio import image_header_size
+
+            data = read_bytes(p0["texture_path"])
+            image_header_size(data, p0["texture_path"])
             try:
-                img = np.asarray(Image.open(p0["texture_path"]).convert("RGB"), np.float32)
-            except Exception as exc:
+                with Image.open(io.BytesIO(data)) as im:
+                    img = np.asarray(im.convert("RGB"), np.float32)
+            except Exception as exc:  # noqa: BLE001 - Pillow raises many types
                 raise fail(p0["texture_path"], f"unreadable texture image ({exc})") from None
             tex = _t(img / 255.0, dtype, device)
         kw["texture_images"] = [tex]

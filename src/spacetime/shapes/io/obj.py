@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from spacetime.fileio import atomic_path, atomic_write
+from spacetime.limits import check_limit
 from spacetime.shapes.io._common import fail, format_rows, read_text
 
 __all__ = ["read_obj", "write_obj"]
@@ -90,7 +91,7 @@ def _fast_obj(text: str) -> dict | None:
             return None
         try:
             idx = np.asarray(toks, dtype=np.int64).reshape(nf, 3, form)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     else:
         idx = np.zeros((0, 3, 1), np.int64)
@@ -111,6 +112,8 @@ def _fast_obj(text: str) -> dict | None:
 
 
 def _finish(path, varr, faces, uvs, fuv, normals, fn, mtllibs) -> dict:
+    check_limit(len(varr), "number of vertices", "MAX_MESH_VERTICES", path)
+    check_limit(len(faces), "number of faces", "MAX_MESH_FACES", path)
     out: dict = {
         "verts": varr[:, :3].astype(np.float32),
         "faces": np.asarray(faces, dtype=np.int64).reshape(-1, 3),
@@ -174,6 +177,8 @@ def read_obj(path: str | os.PathLike) -> dict:
         elif key == "f":
             if len(args) < 3:
                 raise fail(path, f"line {lineno}: expected >= 3 corners for 'f', got {len(args)}")
+            check_limit(len(args), f"line {lineno}: corners of a face", "MAX_POLYGON_CORNERS",
+                        path)
             vi, ti, ni = [], [], []
             for corner in args:
                 sub = corner.split("/")
@@ -199,6 +204,7 @@ def read_obj(path: str | os.PathLike) -> dict:
             raise fail(path, f"line {lineno}: unknown statement {key[:20]!r} (not an OBJ file?)")
     if not verts:
         raise fail(path, "no vertices found (empty, truncated or not an OBJ file)")
+    check_limit(len(verts), "number of vertices", "MAX_MESH_VERTICES", path)
     nv = max(len(v) for v in verts)
     if any(len(v) != nv for v in verts):
         verts = [v[:3] for v in verts]

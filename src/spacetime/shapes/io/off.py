@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from spacetime.fileio import atomic_write
+from spacetime.limits import check_limit
 from spacetime.shapes.io._common import fail, format_rows, read_text
 
 __all__ = ["read_off", "write_off"]
@@ -71,6 +72,8 @@ def read_off(path: str | os.PathLike) -> dict:
         raise fail(path, "missing or malformed vertex/face counts line") from None
     if nv < 0 or nf < 0:
         raise fail(path, f"negative counts {nv}, {nf}")
+    check_limit(nv, "vertex count", "MAX_MESH_VERTICES", path)
+    check_limit(nf, "face count", "MAX_MESH_FACES", path)
     if len(body) < nv + nf:
         raise fail(path, f"truncated: header promises {nv} vertices and {nf} faces, "
                          f"file holds {len(body)} lines")
@@ -103,6 +106,7 @@ def read_off(path: str | os.PathLike) -> dict:
             raise fail(path, f"face {i} is malformed: {row[:40]!r}") from None
         if k < 3 or len(idx) < k:
             raise fail(path, f"face {i} is truncated or has fewer than 3 corners")
+        check_limit(k, f"face {i} corners", "MAX_POLYGON_CORNERS", path)
         for j in range(1, k - 1):
             tris.append((idx[0], idx[j], idx[j + 1]))
     faces = np.asarray(tris, dtype=np.int64).reshape(-1, 3)

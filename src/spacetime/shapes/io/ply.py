@@ -13,7 +13,9 @@ import os
 import numpy as np
 import torch
 
+from spacetime.errors import FileFormatError
 from spacetime.fileio import atomic_write
+from spacetime.limits import check_limit
 from spacetime.shapes.io._common import fail, format_rows, read_bytes
 
 __all__ = ["read_ply", "write_ply"]
@@ -52,12 +54,17 @@ def _parse_header(path, data: bytes):
                 raise fail(path, f"malformed PLY element line {line!r}") from None
             if elements[-1][1] < 0:
                 raise fail(path, f"negative element count in {line!r}")
+            check_limit(elements[-1][1], f"element {parts[1]} count",
+                        "MAX_MESH_FACES" if parts[1] == "face" else "MAX_POINTS", path)
         elif parts[0] == "property":
             if not elements:
                 raise fail(path, f"PLY property before any element: {line!r}")
             if len(parts) == 5 and parts[1] == "list":
                 if parts[2] not in _TYPES or parts[3] not in _TYPES:
                     raise fail(path, f"unknown PLY property type in {line!r}")
+                if _TYPES[parts[2]][0] not in "iu":
+                    raise fail(path, f"PLY list count type must be an integer type, got "
+                                     f"{parts[2]!r} in {line!r}")
                 elements[-1][2].append((parts[4], "list", _TYPES[parts[2]], _TYPES[parts[3]]))
             elif len(parts) == 3 and parts[1] in _TYPES:
                 elements[-1][2].append((parts[2], "scalar", _TYPES[parts[1]], None))
@@ -68,6 +75,11 @@ def _parse_header(path, data: bytes):
     if fmt is None:
         raise fail(path, "PLY header without a 'format' line")
     return fmt, elements, nl + 1
+
+
+def _list_len(path, element: str, value) -> int:
+    """A list's declared length: an integer in [0, MAX_POLYGON_CORNERS]."""
+    return check_limit(value, f"list length in element '{element}'", "MAX_POLYGON_CORNERS", path)
 
 
 def _read_binary(path, data: bytes, offset: int, elements, endian: str) -> dict:
@@ -99,7 +111,7 @@ def _read_binary(path, data: bytes, offset: int, elements, endian: str) -> dict:
                 cdt = np.dtype(endian + p[2])
                 if probe + cdt.itemsize > len(data):
                     raise fail(path, f"truncated: element '{name}' is incomplete")
-                c = int(np.frombuffer(data, cdt, 1, probe)[0])
+                c = _list_len(path, name, np.frombuffer(data, cdt, 1, probe)[0])
                 first_len = c if first_len is None else first_len
                 fields.append((p[0] + "__n", endian + p[2]))
                 fields.append((p[0], endian + p[3], (c,)))
@@ -131,7 +143,7 @@ def _read_binary(path, data: bytes, offset: int, elements, endian: str) -> dict:
                     cdt, idt = np.dtype(endian + p[2]), np.dtype(endian + p[3])
                     if offset + cdt.itemsize > len(data):
                         raise fail(path, f"truncated: element '{name}' is incomplete")
-                    c = int(np.frombuffer(data, cdt, 1, offset)[0])
+                    c = _list_len(path, name, np.frombuffer(data, cdt, 1, offset)[0])
                     offset += cdt.itemsize
                     if offset + idt.itemsize * c > len(data):
                         raise fail(path, f"truncated: element '{name}' is incomplete")
@@ -171,16 +183,14 @@ def _read_ascii(path, data: bytes, offset: int, elements) -> dict:
                     if p[1] == "scalar":
                         cols[p[0]].append(float(take(1, name)[0]))
                     else:
-                        c = int(take(1, name)[0])
-                        if c < 0:
-                            raise fail(path, f"negative list length in element '{name}'")
+                        c = _list_len(path, name, int(take(1, name)[0]))
                         cols[p[0]].append(np.asarray(take(c, name), dtype=np.int64))
             out[name] = {
                 p[0]: (np.asarray(cols[p[0]], dtype=p[2]) if p[1] == "scalar" else cols[p[0]])
                 for p in props
             }
         except ValueError as exc:
-            if "truncated" in str(exc) or "negative" in str(exc):
+            if isinstance(exc, FileFormatError):
                 raise
             raise fail(path, f"element '{name}': expected numbers ({exc})") from None
     return out
@@ -221,6 +231,10 @@ def read_ply(path: str | os.PathLike) -> dict:
         key = "vertex_indices" if "vertex_indices" in f else "vertex_index"
         if key not in f:
             raise fail(path, "PLY face element has no 'vertex_indices' list")
+        kinds = {p[3] for n_, c_, props in elements if n_ == "face" for p in props
+                 if p[0] == key and p[1] == "list"}
+        if any(k[0] not in "iu" for k in kinds):
+            raise fail(path, f"PLY face '{key}' must hold integers, got types {sorted(kinds)}")
         lst = f[key]
         if isinstance(lst, np.ndarray) and lst.ndim == 2 and lst.shape[1] == 3:
             faces = lst.astype(np.int64)

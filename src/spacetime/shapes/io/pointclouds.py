@@ -6,9 +6,7 @@ Text and NPY columns: ``x y z`` [``nx ny nz`` [``r g b``]] (3, 6 or 9 columns; c
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,8 @@ import numpy as np
 import torch
 
 from spacetime.errors import InputError
-from spacetime.fileio import atomic_write
+from spacetime.fileio import atomic_write, load_npy_bytes, load_npz_bytes
+from spacetime.limits import check_limit
 from spacetime.shapes.io._common import (
     cloud_parts,
     fail,
@@ -35,8 +34,9 @@ POINTCLOUD_EXTENSIONS = (".ply", ".xyz", ".txt", ".pts", ".npy", ".npz")
 def _columns(path, arr: np.ndarray) -> dict:
     if arr.ndim != 2 or arr.shape[1] not in (3, 6, 9):
         raise fail(path, f"expected a (P, 3), (P, 6) or (P, 9) array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number):
+    if arr.dtype.kind not in "biuf":
         raise fail(path, f"expected numbers, got dtype {arr.dtype}")
+    check_limit(arr.shape[0], "number of points", "MAX_POINTS", path)
     arr = arr.astype(np.float32)
     if not np.isfinite(arr).all():
         raise fail(path, "contains NaN or inf")
@@ -49,10 +49,7 @@ def _columns(path, arr: np.ndarray) -> dict:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise fail(path, f"not a valid .npy file ({exc})") from None
+    return load_npy_bytes(read_bytes(path), path)
 
 
 def load_pointcloud(
@@ -73,6 +70,7 @@ def load_pointcloud(
     elif ext in (".xyz", ".txt", ".pts"):
         text = read_text(path)
         rows = [ln.split() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+        check_limit(len(rows), "number of points", "MAX_POINTS", path)
         if not rows:
             d = {"verts": np.zeros((0, 3), np.float32)}
         else:
@@ -89,18 +87,20 @@ def load_pointcloud(
     elif ext == ".npy":
         d = _columns(path, _load_npy(path))
     elif ext == ".npz":
-        try:
-            with np.load(io.BytesIO(read_bytes(path)), allow_pickle=False) as z:
-                if "points" not in z:
-                    raise fail(path, f"expected a 'points' array, found {sorted(z.keys())}")
-                d = _columns(path, z["points"])
-                for key in ("normals", "colors"):
-                    if key in z:
-                        d[key] = z[key].astype(np.float32)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            if isinstance(exc, InputError):
-                raise
-            raise fail(path, f"not a valid .npz file ({exc})") from None
+        z = load_npz_bytes(read_bytes(path), path)
+        if "points" not in z:
+            raise fail(path, f"expected a 'points' array, found {sorted(z)}")
+        d = _columns(path, z["points"])
+        for key in ("normals", "colors"):
+            if key in z:
+                extra = z[key]
+                if extra.dtype.kind not in "biuf" or extra.shape != d["verts"].shape:
+                    raise fail(path, f"'{key}': expected a numeric {d['verts'].shape} array, "
+                                     f"got {extra.dtype} {extra.shape}")
+                extra = extra.astype(np.float32)
+                if not np.isfinite(extra).all():
+                    raise fail(path, f"'{key}' contains NaN or inf")
+                d[key] = extra
     else:
         raise fail(path, f"unknown point cloud extension {ext!r} "
                          f"(expected one of {POINTCLOUD_EXTENSIONS})")

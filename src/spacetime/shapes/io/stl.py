@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from spacetime.fileio import atomic_write
+from spacetime.limits import check_limit
 from spacetime.shapes.io._common import fail, read_bytes
 
 __all__ = ["read_stl", "write_stl"]
@@ -36,6 +37,7 @@ def read_stl(path: str | os.PathLike) -> dict:
     if len(data) >= 84:
         n = int(np.frombuffer(data, "<u4", 1, 80)[0])
         if len(data) == 84 + 50 * n:
+            check_limit(n, "triangle count", "MAX_MESH_FACES", path)
             tris = np.frombuffer(data, _TRI, n, 84)["v"]
             if not np.isfinite(tris).all():
                 raise fail(path, "vertex coordinates contain NaN or inf")

@@ -16,9 +16,7 @@ everything: ``grid`` ``(N, D, H, W)`` (any dtype), ``origin`` ``(N, 3)``, ``voxe
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,8 @@ import torch
 
 from spacetime.checks import check_tensor
 from spacetime.errors import InputError
-from spacetime.fileio import atomic_write
+from spacetime.fileio import atomic_write, load_npz_bytes
+from spacetime.limits import check_limit
 from spacetime.shapes.io._common import fail, read_bytes, suffix
 
 __all__ = [
@@ -75,12 +74,14 @@ def read_binvox(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, float]
         raise fail(path, "binvox header without a 'data' line")
     if dims is None or len(dims) != 3 or min(dims) <= 0:
         raise fail(path, f"binvox header has no valid 'dim' line (got {dims})")
+    check_limit(dims[0] * dims[1] * dims[2], f"voxels (dim {dims[0]} {dims[1]} {dims[2]})",
+                "MAX_VOXELS", path)
     translate = np.zeros(3) if translate is None or translate.shape != (3,) else translate
     scale = 1.0 if scale is None else scale
     if not scale > 0 or not np.isfinite(translate).all():
         raise fail(path, f"invalid binvox scale {scale} or translate {translate}")
     body = np.frombuffer(data, dtype=np.uint8, offset=pos)
-    total = int(np.prod(dims))
+    total = dims[0] * dims[1] * dims[2]
     if body.size % 2:
         raise fail(path, "truncated binvox data (odd number of run-length bytes)")
     values, counts = body[0::2], body[1::2].astype(np.int64)
@@ -167,21 +168,26 @@ def load_voxels(
         g = torch.as_tensor(grid, device=device).to(dt)[None]
         return VoxelGrid(g, origin=torch.as_tensor(origin, dtype=dt), voxel_size=vs)
     if ext == ".npz":
-        try:
-            with np.load(io.BytesIO(read_bytes(path)), allow_pickle=False) as z:
-                if "grid" not in z:
-                    raise fail(path, f"expected a 'grid' array, found {sorted(z.keys())}")
-                grid = z["grid"]
-                origin = z["origin"] if "origin" in z else None
-                vs = z["voxel_size"] if "voxel_size" in z else 1.0
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            if isinstance(exc, InputError):
-                raise
-            raise fail(path, f"not a valid .npz file ({exc})") from None
+        z = load_npz_bytes(read_bytes(path), path)
+        if "grid" not in z:
+            raise fail(path, f"expected a 'grid' array, found {sorted(z)}")
+        grid = z["grid"]
+        origin = z.get("origin")
+        vs = z.get("voxel_size", 1.0)
         if grid.ndim == 3:
             grid = grid[None]
         if grid.ndim != 4:
             raise fail(path, f"expected a (N, D, H, W) grid, got shape {grid.shape}")
+        if grid.dtype.kind not in "biuf":
+            raise fail(path, f"'grid': expected numbers or booleans, got dtype {grid.dtype}")
+        check_limit(grid[0].size, f"voxels per grid {tuple(grid.shape[1:])}", "MAX_VOXELS",
+                    path)
+        for key, val in (("origin", origin), ("voxel_size", vs)):
+            if val is None:
+                continue
+            val = np.asarray(val)
+            if val.dtype.kind not in "biuf" or not np.isfinite(val).all():
+                raise fail(path, f"'{key}': expected finite numbers, got {val.dtype} {val!r:.60}")
         if not np.issubdtype(grid.dtype, np.floating):
             grid = grid.astype(np.float32)
         g = torch.as_tensor(grid, device=device)

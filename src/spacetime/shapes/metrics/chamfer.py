@@ -70,4 +70,17 @@ def chamfer_distance(
     """
     check_in(reduction, "reduction", ("mean", "sum"))
     nn, _, _ = nn_both_ways(x, y, x_lengths, y_lengths, backend)
-    return reduce_chamfer(nn, reduction)
+    return _keep_graph(reduce_chamfer(nn, reduction), x, y)
+
+
+def _keep_graph(out: torch.Tensor, *inputs: Any) -> torch.Tensor:
+    """Keep ``out`` in the autograd graph of its inputs when an empty cloud made it a constant
+    (``inf`` / ``0``), so that ``backward`` gives zero gradients instead of an error."""
+    if out.requires_grad or not torch.is_grad_enabled():
+        return out
+    for t in inputs:
+        if hasattr(t, "points_padded"):
+            t = t.points_padded()
+        if isinstance(t, torch.Tensor) and t.requires_grad:
+            out = out + t.reshape(-1)[:0].sum()
+    return out

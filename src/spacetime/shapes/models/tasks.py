@@ -361,6 +361,7 @@ class VoxelClassificationTask(_ClassificationTask):
 
         kind = detect_kind(path)
         obj = load(path, kind=kind)
+        _require_nonempty(obj, kind, path)
         size = int(model_kwargs.get("input_size", 30))
         if kind == "mesh":
             v = normalize_to_unit_cube(obj.verts_list()[0].double())
@@ -372,6 +373,22 @@ class VoxelClassificationTask(_ClassificationTask):
             return voxels_to_shapenets_input(grid[:1] > 0.5, size)
         raise InputError(f"input: a {kind} file cannot feed a voxel classifier "
                          f"({path}); give a mesh or voxel file")
+
+
+def _require_nonempty(obj: Any, kind: str, path: Any) -> None:
+    """A classifier needs something to classify: no empty cloud, mesh or grid."""
+    if kind == "mesh":
+        empty = obj.faces_list()[0].shape[0] == 0
+    elif kind == "points":
+        pts = obj.points_list()[0] if hasattr(obj, "points_list") else obj
+        empty = pts.shape[0] == 0
+    elif kind == "voxels":
+        grid = obj.grid if hasattr(obj, "grid") else obj
+        empty = grid.numel() == 0
+    else:
+        return
+    if empty:
+        raise InputError(f"input: {path} holds an empty {kind}; a classifier needs a shape")
 
 
 class PointClassificationTask(_ClassificationTask):
@@ -390,6 +407,7 @@ class PointClassificationTask(_ClassificationTask):
 
         kind = detect_kind(path)
         obj = load(path, kind=kind)
+        _require_nonempty(obj, kind, path)
         if kind == "mesh":
             v = normalize_to_unit_cube(obj.verts_list()[0].double()).float()
             return sample_points_from_meshes(Meshes([v], [obj.faces_list()[0]]),

@@ -131,5 +131,9 @@ class GraphConv(nn.Module):
 
     def forward(self, feats: torch.Tensor, edges: Any) -> torch.Tensor:
         check_tensor(feats, "feats", ("V", self.in_features), dtype="float")
+        if feats.dtype != self.w0.weight.dtype:
+            raise InputError(f"feats: expected dtype {self.w0.weight.dtype} (the layer's "
+                             f"weights; convert the layer with .to({feats.dtype}) or the "
+                             f"features with .to({self.w0.weight.dtype})), got {feats.dtype}")
         return graph_conv(feats, edges, self.w0.weight, self.w1.weight, self.w0.bias,
                           directed=self.directed)

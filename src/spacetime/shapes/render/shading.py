@@ -10,6 +10,7 @@ import torch
 
 from spacetime.checks import check_in, check_int, check_tensor
 from spacetime.errors import InputError
+from spacetime.limits import check_image_size
 from spacetime.shapes.render.rasterize import render_depth_normals, splat_points
 
 __all__ = ["camera_for_bounds", "shade_lambert", "render_mesh_image", "render_points_image"]
@@ -99,6 +100,7 @@ def render_mesh_image(
     """Shaded picture ``(H, W, 3)`` in [0, 1] of mesh ``index`` of a batch, framed by
     :func:`camera_for_bounds` unless ``camera=(K, R, t)`` is given. The albedo is the UV
     texture when present (nearest texel), else the vertex colours, else a light blue."""
+    check_image_size(H, W, None, "render_mesh_image")
     check_int(H, "H", min_value=1)
     check_int(W, "W", min_value=1)
     if not hasattr(meshes, "verts_list"):
@@ -139,6 +141,7 @@ def render_points_image(
 ) -> torch.Tensor:
     """Picture ``(H, W, 3)`` of splatted points coloured by depth (a colour map), by their
     normals (``(n + 1) / 2`` in camera axes) or by their RGB ``features``."""
+    check_image_size(H, W, None, "render_points_image")
     check_in(color_by, "color_by", ("depth", "normals", "features"))
     if hasattr(points, "points_list"):
         pts = points.points_list()[index]

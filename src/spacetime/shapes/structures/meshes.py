@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import torch
 
-from spacetime.checks import check_tensor
+from spacetime.checks import check_lengths, check_tensor
 from spacetime.errors import InputError
 from spacetime.ragged import lengths_to_first_idx, lengths_to_item_idx, list_to_padded
 from spacetime.shapes.structures.pointclouds import _index_list
@@ -81,7 +81,9 @@ class Meshes:
             if verts_lengths is None:
                 self._verts = list(verts.unbind(0))
             else:
-                self._verts = [verts[i, : int(n)] for i, n in enumerate(verts_lengths)]
+                lens = check_lengths(verts_lengths, "verts_lengths", verts.shape[0],
+                                     verts.shape[1])
+                self._verts = [verts[i, :n] for i, n in enumerate(lens)]
         elif isinstance(verts, (list, tuple)):
             self._verts = list(verts)
         else:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
-from spacetime.checks import check_tensor
+from spacetime.checks import check_lengths, check_tensor
 from spacetime.errors import InputError
 from spacetime.ragged import (
     lengths_to_first_idx,
@@ -45,7 +45,8 @@ def _as_list(
         check_tensor(value, name, ("N", "P", width), dtype="float")
         if lengths is None:
             return list(value.unbind(0))
-        return [value[i, : lengths[i]] for i in range(value.shape[0])]
+        lens = check_lengths(lengths, "lengths", value.shape[0], value.shape[1])
+        return [value[i, :n] for i, n in enumerate(lens)]
     if not isinstance(value, (list, tuple)):
         raise InputError(
             f"{name}: expected a list of (P_n, {width}) tensors or an (N, P, {width}) tensor, "
@@ -77,7 +78,7 @@ class Pointclouds:
         features: Sequence[torch.Tensor] | torch.Tensor | None = None,
         lengths: Sequence[int] | torch.Tensor | None = None,
     ) -> None:
-        lens = None if lengths is None else [int(v) for v in lengths]
+        lens = lengths
         self._points = _as_list(points, "points", 3, lens)
         if len(self._points) == 0:
             raise InputError("points: expected at least one cloud, got an empty batch")

@@ -40,7 +40,14 @@ import torch
 
 from spacetime.checks import check_in, check_int, check_positive
 from spacetime.errors import FileFormatError, InputError, MissingFileError
-from spacetime.fileio import atomic_write
+from spacetime.fileio import (
+    atomic_write,
+    decode_image,
+    load_npy_bytes,
+    read_file_bytes,
+    write_image_atomic,
+)
+from spacetime.limits import check_image_size, check_limit
 from spacetime.video.flow.estimate import FLOW_METHODS, estimate_flow_batch
 
 __all__ = [
@@ -155,8 +162,7 @@ def _write_gray(path: Path, img: np.ndarray, fmt: str) -> None:
     import cv2
 
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if fmt == "jpg" else []
-    if not cv2.imwrite(str(path), img, params):
-        raise FileFormatError(f"{path}: OpenCV could not write the image")
+    write_image_atomic(path, img, params)
 
 
 def compute_video_flow(
@@ -378,16 +384,28 @@ def load_cached_flow(
     bad = [i for i in idx if not 0 <= i < n]
     if bad:
         raise InputError(f"frame_indices: expected indices in [0, {n - 1}], got {bad[:5]}")
-    fmt, bound = meta["format"], float(meta["bound"])
-    out = torch.empty(len(idx), 2, int(meta["height"]), int(meta["width"]))
+    try:
+        fmt, bound = meta["format"], float(meta["bound"])
+        h, w = check_image_size(meta["height"], meta["width"], d / _META, "cached flow")
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, FileFormatError):
+            raise
+        raise FileFormatError(f"{d / _META}: malformed flow cache metadata ({exc!r})") from None
+    check_limit(len(idx) * h * w, "cached flow pixels requested", "MAX_IMAGE_PIXELS", d)
+    out = torch.empty(len(idx), 2, h, w)
     for j, i in enumerate(idx):
         if fmt == "npy":
-            out[j] = torch.from_numpy(np.load(d / f"flow_{i:05d}.npy"))
+            p = d / f"flow_{i:05d}.npy"
+            arr = load_npy_bytes(read_file_bytes(p), p)
+            if arr.shape != (2, h, w) or arr.dtype.kind != "f":
+                raise FileFormatError(f"{p}: expected a float (2, {h}, {w}) array, got "
+                                      f"{arr.dtype} {arr.shape}")
+            out[j] = torch.from_numpy(arr.astype(np.float32))
             continue
         for c, axis in enumerate("xy"):
             p = d / f"flow_{axis}_{i:05d}.{fmt}"
-            img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
-            if img is None:
-                raise FileFormatError(f"{p}: missing or corrupt cached flow image")
+            img = decode_image(read_file_bytes(p), p, cv2.IMREAD_GRAYSCALE)
+            if img.shape != (h, w):
+                raise FileFormatError(f"{p}: expected a {h}x{w} image, got {img.shape}")
             out[j, c] = dequantize_flow(torch.from_numpy(img), bound)
     return out

@@ -22,6 +22,7 @@ RAFT; a loop for OpenCV methods).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,9 @@ FLOW_METHODS = (
 )
 
 _LUMA = (0.299, 0.587, 0.114)
+_DIS_MIN_SIZE = 12  # OpenCV DIS: "width or height >= 12"
+_FARNEBACK_PARAMS = ("pyr_scale", "levels", "winsize", "iterations", "poly_n", "poly_sigma",
+                     "flags")
 _RAFT_CACHE: dict[tuple[str, str], Any] = {}
 
 
@@ -94,6 +98,20 @@ def _opencv_flow(g1: np.ndarray, g2: np.ndarray, method: str, kw: dict[str, Any]
     raise InputError(f"method: unknown OpenCV method {method!r}")  # pragma: no cover
 
 
+def _opencv_flow_checked(g1: np.ndarray, g2: np.ndarray, method: str,
+                         kw: dict[str, Any]) -> np.ndarray:
+    """:func:`_opencv_flow` with OpenCV's own errors (wrong option types, sizes the method
+    cannot handle) turned into :class:`~spacetime.errors.InputError`."""
+    import cv2
+
+    try:
+        return _opencv_flow(g1, g2, method, kw)
+    except (cv2.error, TypeError) as exc:
+        msg = " ".join(str(exc).split())
+        raise InputError(f"{method}: OpenCV refused frames {g1.shape[0]}x{g1.shape[1]} with "
+                         f"options {kw or '{}'} ({msg[-160:]})") from None
+
+
 def _raft_model(method: str, kw: dict[str, Any], device: torch.device) -> Any:
     model = kw.pop("model", None)
     if model is not None:
@@ -136,6 +154,10 @@ def _estimate(
         from spacetime.video.flow.horn_schunck import horn_schunck
 
         dev = torch.device(device) if device is not None else a.device
+        known = inspect.signature(horn_schunck).parameters
+        unknown = sorted(k for k in kw if k not in known or k in ("frame1", "frame2"))
+        if unknown:
+            raise InputError(f"{unknown[0]}: unexpected keyword argument for 'horn-schunck'")
         return horn_schunck(a.to(dev), b.to(dev), **kw).float()
     if method.startswith("raft"):
         dev = torch.device(device) if device is not None else a.device
@@ -147,9 +169,18 @@ def _estimate(
             a, b = a.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1)
         with torch.no_grad():
             return model(a.to(dev), b.to(dev), num_flow_updates=iters)[-1].float()
+    h, w = a.shape[-2:]
+    if method.startswith("dis") and max(h, w) < _DIS_MIN_SIZE:
+        raise InputError(f"frames: method {method!r} needs width or height >= {_DIS_MIN_SIZE} "
+                         f"px (OpenCV DIS), got {h}x{w}; use 'farneback' or 'horn-schunck'")
+    if method == "farneback":
+        unknown = sorted(set(kw) - set(_FARNEBACK_PARAMS))
+        if unknown:
+            raise InputError(f"{unknown[0]}: unexpected keyword argument for 'farneback'; it "
+                             f"takes {', '.join(_FARNEBACK_PARAMS)}")
     out = []
     for x, y in zip(a, b):
-        fl = _opencv_flow(_gray_u8(x), _gray_u8(y), method, dict(kw))
+        fl = _opencv_flow_checked(_gray_u8(x), _gray_u8(y), method, dict(kw))
         out.append(torch.from_numpy(np.ascontiguousarray(fl.transpose(2, 0, 1), np.float32)))
     res = torch.stack(out)
     return res.to(device) if device is not None else res

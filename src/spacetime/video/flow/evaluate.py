@@ -25,7 +25,7 @@ import torch
 
 from spacetime.checks import check_in, check_int
 from spacetime.errors import FileFormatError, InputError, MissingFileError
-from spacetime.fileio import atomic_path
+from spacetime.fileio import decode_image, read_file_bytes, write_image_atomic
 from spacetime.video.flow.estimate import FLOW_METHODS, estimate_flow
 from spacetime.video.flow.io import read_flo, read_kitti_flow, write_flo, write_kitti_flow
 from spacetime.video.flow.ops import flow_metrics
@@ -50,16 +50,13 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise MissingFileError(f"image not found: {p}")
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileFormatError(f"{p}: cannot decode image (corrupt or unsupported format)")
+    img = decode_image(read_file_bytes(p), p, cv2.IMREAD_COLOR)
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Path:
-    """Write RGB ``(H, W, 3)`` uint8 or a ``(3, H, W)`` tensor (uint8 / [0, 1]) atomically."""
-    import cv2
-
+    """Write RGB ``(H, W, 3)`` uint8 or a ``(3, H, W)`` tensor (uint8 / [0, 1]) atomically
+    (encoded in memory, format from the extension; never ``cv2.imwrite``)."""
     if isinstance(image, torch.Tensor):
         t = image.detach().cpu()
         if t.is_floating_point():
@@ -70,11 +67,17 @@ def write_image(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Pa
         arr = np.ascontiguousarray(arr[:, :, ::-1])
     elif arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
+    if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or arr.size == 0:
+        raise InputError(f"image: expected a non-empty uint8 (H, W, 3) or (H, W) image, got "
+                         f"{arr.dtype} {arr.shape}")
     p = Path(path)
-    with atomic_path(p) as tmp:
-        if not cv2.imwrite(str(tmp), arr):
-            raise FileFormatError(f"{p}: OpenCV could not write the image")
-    return p
+    try:
+        return write_image_atomic(p, arr)
+    except OSError as exc:
+        if "encode" in str(exc):
+            raise InputError(f"{p}: cannot encode an image with extension {p.suffix!r} "
+                             f"({exc})") from None
+        raise
 
 
 def _detect(root: Path) -> str:

@@ -26,7 +26,15 @@ import torch
 
 from spacetime.checks import check_tensor
 from spacetime.errors import DependencyError, FileFormatError, InputError, MissingFileError
-from spacetime.fileio import atomic_path, atomic_write
+from spacetime.fileio import (
+    atomic_write,
+    decode_image,
+    encode_image,
+    load_npy_bytes,
+    read_file_bytes,
+    write_bytes_atomic,
+)
+from spacetime.limits import check_image_size
 
 __all__ = [
     "FLO_MAGIC",
@@ -72,15 +80,14 @@ def read_flo(path: str | os.PathLike) -> torch.Tensor:
         FileFormatError: wrong magic number, implausible size, or truncated / oversized data.
     """
     p = _exists(path)
-    data = p.read_bytes()
+    data = read_file_bytes(p)
     if len(data) < 12:
         raise FileFormatError(f"{p}: truncated .flo header ({len(data)} bytes, expected >= 12)")
     magic = float(np.frombuffer(data[:4], "<f4")[0])
     if magic != FLO_MAGIC:
         raise FileFormatError(f"{p}: not a .flo file (magic {magic!r}, expected {FLO_MAGIC})")
     w, h = (int(v) for v in np.frombuffer(data[4:12], "<i4"))
-    if w < 0 or h < 0 or w * h > 1 << 30:
-        raise FileFormatError(f"{p}: implausible .flo size width={w}, height={h}")
+    check_image_size(h, w, p, "flow")
     expected = 12 + 8 * w * h
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "has trailing data"
@@ -123,10 +130,7 @@ def read_kitti_flow(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor
         FileFormatError: not a readable PNG, or not 16-bit with 3 channels.
     """
     p = _exists(path)
-    cv2 = _cv2()
-    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise FileFormatError(f"{p}: cannot decode image (corrupt or not a PNG)")
+    img = decode_image(read_file_bytes(p), p)
     if img.dtype != np.uint16 or img.ndim != 3 or img.shape[2] != 3:
         raise FileFormatError(
             f"{p}: expected a 16-bit 3-channel KITTI flow PNG, got dtype {img.dtype} "
@@ -172,10 +176,8 @@ def write_kitti_flow(
         enc[ok, 2] = vals[0].astype(np.uint16)
         enc[ok, 1] = vals[1].astype(np.uint16)
         enc[ok, 0] = 1
-    cv2 = _cv2()
-    with atomic_path(path, suffix=".png") as tmp:
-        if not cv2.imwrite(str(tmp), enc):
-            raise FileFormatError(f"{path}: OpenCV could not write the PNG")
+    _cv2()
+    write_bytes_atomic(path, encode_image(enc, ".png"))
     return Path(path)
 
 
@@ -189,14 +191,12 @@ def read_flow(path: str | os.PathLike) -> torch.Tensor:
         return read_kitti_flow(p)[0]
     if ext == ".npy":
         _exists(p)
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise FileFormatError(f"{p}: cannot read .npy flow ({exc})") from exc
-        if arr.ndim != 3 or arr.shape[0] != 2 or not np.issubdtype(arr.dtype, np.floating):
+        arr = load_npy_bytes(read_file_bytes(p), p)
+        if arr.ndim != 3 or arr.shape[0] != 2 or arr.dtype.kind != "f":
             raise FileFormatError(
                 f"{p}: expected a float array of shape (2, H, W), got {arr.dtype} {arr.shape}"
             )
+        check_image_size(arr.shape[1], arr.shape[2], p, "flow")
         return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
     raise InputError(f"path: expected a .flo, .png or .npy flow file, got {p.name!r}")
 

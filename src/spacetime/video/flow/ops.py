@@ -91,6 +91,9 @@ def warp(
     if fl.device != img.device:
         raise InputError(f"flow: expected device {img.device} (same as image), got {fl.device}")
     n, _, h, w = img.shape
+    if img.numel() == 0 or h == 0 or w == 0:  # nothing to sample: empty result, empty mask
+        out, inside = img.clone(), torch.zeros(n, h, w, dtype=torch.bool, device=img.device)
+        return (out, inside) if batched else (out[0], inside[0])
     fl = fl.to(img.dtype)
     pos = pixel_grid(n, h, w, img.device, img.dtype) + fl
     gx = 2.0 * pos[:, 0] / max(w - 1, 1) - 1.0
