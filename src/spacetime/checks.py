@@ -28,7 +28,6 @@ __all__ = [
     "check_in",
     "check_int",
     "fmt_shape",
-    "check_lengths",
 ]
 
 
@@ -175,42 +174,3 @@ def check_in(value: Any, name: str, allowed: Iterable[Any]) -> None:
         raise InputError(
             f"{name}: expected one of {', '.join(repr(a) for a in allowed)}, got {value!r}"
         )
-
-
-def check_lengths(lengths: Any, name: str, n: int, max_len: int) -> list[int]:
-    """``lengths`` of a padded batch as a list of ``n`` ints in ``[0, max_len]``.
-
-    Raises ``InputError`` for a wrong count, non-integers, negative or too-large values (never
-    clips silently: a length beyond the padded size means the caller's data is inconsistent).
-    """
-    if isinstance(lengths, torch.Tensor):
-        if lengths.ndim != 1 or lengths.is_floating_point() or lengths.is_complex():
-            raise InputError(f"{name}: expected a 1-D integer tensor, got {lengths.dtype} "
-                             f"{fmt_shape(lengths.shape)}")
-        values = lengths.tolist()
-    else:
-        try:
-            values = list(lengths)
-        except TypeError:
-            raise InputError(f"{name}: expected a sequence of ints, got "
-                             f"{type(lengths).__name__}") from None
-    if len(values) != n:
-        raise InputError(f"{name}: expected {n} lengths (one per item), got {len(values)}")
-    out = []
-    for i, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (int, np_integer_types())):
-            raise InputError(f"{name}[{i}]: expected an int, got {v!r}")
-        if not 0 <= int(v) <= max_len:
-            raise InputError(f"{name}[{i}]: expected a length in [0, {max_len}] (the padded "
-                             f"size), got {int(v)}")
-        out.append(int(v))
-    return out
-
-
-def np_integer_types() -> tuple[type, ...]:
-    """numpy's integer scalar base class, when numpy is importable."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover
-        return ()
-    return (np.integer,)

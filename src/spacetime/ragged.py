@@ -18,12 +18,14 @@ packed row i belongs to. These helpers are shared by ``Meshes``, ``Pointclouds``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from spacetime.errors import InputError
 
 __all__ = [
+    "check_lengths",
     "list_to_padded",
     "padded_to_list",
     "list_to_packed",
@@ -115,3 +117,42 @@ def lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.
     """``(N,)`` lengths → ``(N, max_len)`` bool mask, True for valid rows."""
     max_len = int(lengths.max()) if (max_len is None and lengths.numel()) else (max_len or 0)
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def check_lengths(lengths: Any, name: str, n: int, max_len: int) -> list[int]:
+    """``lengths`` of a padded batch as a list of ``n`` ints in ``[0, max_len]``.
+
+    Raises ``InputError`` for a wrong count, non-integers, negative or too-large values (never
+    clips silently: a length beyond the padded size means the caller's data is inconsistent).
+    """
+    if isinstance(lengths, torch.Tensor):
+        if lengths.ndim != 1 or lengths.is_floating_point() or lengths.is_complex():
+            raise InputError(f"{name}: expected a 1-D integer tensor, got {lengths.dtype} "
+                             f"{tuple(lengths.shape)}")
+        values = lengths.tolist()
+    else:
+        try:
+            values = list(lengths)
+        except TypeError:
+            raise InputError(f"{name}: expected a sequence of ints, got "
+                             f"{type(lengths).__name__}") from None
+    if len(values) != n:
+        raise InputError(f"{name}: expected {n} lengths (one per item), got {len(values)}")
+    out = []
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, np_integer_types())):
+            raise InputError(f"{name}[{i}]: expected an int, got {v!r}")
+        if not 0 <= int(v) <= max_len:
+            raise InputError(f"{name}[{i}]: expected a length in [0, {max_len}] (the padded "
+                             f"size), got {int(v)}")
+        out.append(int(v))
+    return out
+
+
+def np_integer_types() -> tuple[type, ...]:
+    """numpy's integer scalar base class, when numpy is importable."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        return ()
+    return (np.integer,)

@@ -30,9 +30,14 @@ from collections.abc import Sequence
 
 import torch
 
-from spacetime.checks import check_lengths, check_tensor
+from spacetime.checks import check_tensor
 from spacetime.errors import InputError
-from spacetime.ragged import lengths_to_first_idx, lengths_to_item_idx, list_to_padded
+from spacetime.ragged import (
+    check_lengths,
+    lengths_to_first_idx,
+    lengths_to_item_idx,
+    list_to_padded,
+)
 from spacetime.shapes.structures.pointclouds import _index_list
 
 __all__ = ["Meshes", "join_meshes_as_batch", "join_meshes_as_scene"]

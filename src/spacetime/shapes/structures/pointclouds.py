@@ -22,9 +22,10 @@ from collections.abc import Sequence
 
 import torch
 
-from spacetime.checks import check_lengths, check_tensor
+from spacetime.checks import check_tensor
 from spacetime.errors import InputError
 from spacetime.ragged import (
+    check_lengths,
     lengths_to_first_idx,
     lengths_to_item_idx,
     lengths_to_mask,
