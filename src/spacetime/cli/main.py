@@ -41,6 +41,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpacetimeError as exc:
         print(f"spacetime: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # disk full, permission denied, destination is a directory, ...
+        print(f"spacetime: error: {_os_error_line(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("spacetime: error: out of memory (reduce the input or the sizes asked for)",
+              file=sys.stderr)
+        return 1
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for a file-system failure: what happened, and to which path."""
+    import errno
+
+    reason = {
+        errno.ENOSPC: "no space left on the device",
+        errno.EFBIG: "file too large (disk full or file-size limit)",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "operation not permitted",
+        errno.EISDIR: "destination is a directory",
+        errno.ENOTDIR: "a parent of the path is not a directory",
+        errno.EROFS: "read-only file system",
+        errno.ENOENT: "no such file or directory",
+    }.get(exc.errno or -1, exc.strerror or str(exc))
+    where = exc.filename if exc.filename is not None else ""
+    return f"{where}: {reason}" if where else f"{reason}"
 
 
 if __name__ == "__main__":  # pragma: no cover

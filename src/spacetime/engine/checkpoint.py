@@ -32,10 +32,16 @@ from typing import Any
 
 import torch
 
-from spacetime.errors import FileFormatError, MissingFileError
+from spacetime.errors import FileFormatError, InputError, MissingFileError
 from spacetime.fileio import atomic_path
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "save_checkpoint",
+    "load_checkpoint",
+    "check_weights_only",
+]
 
 CHECKPOINT_FORMAT = "spacetime-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -45,9 +51,40 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` (plus format/version keys) to ``path`` atomically; return the path."""
     dest = Path(path)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
+    check_weights_only(payload)
     with atomic_path(dest) as tmp:
         torch.save(payload, tmp)
     return dest
+
+
+_PLAIN = (str, bytes, int, float, bool, complex, type(None), torch.Size, torch.dtype,
+          torch.device)
+
+
+def check_weights_only(value: Any, where: str = "state") -> None:
+    """Refuse what ``torch.load(weights_only=True)`` would refuse to read back: anything but
+    tensors, dicts, lists, tuples and plain Python values. Raises ``InputError`` naming the
+    key (``state['meta']['fn']``) and the type, before anything is written."""
+    if isinstance(value, torch.Tensor):
+        if type(value) not in (torch.Tensor, torch.nn.Parameter):
+            raise InputError(f"{where}: a {type(value).__name__} (tensor subclass) cannot be "
+                             "loaded with weights_only; store a plain tensor")
+        return
+    if isinstance(value, _PLAIN):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int, float, bool, type(None))):
+                raise InputError(f"{where}: key {k!r} of type {type(k).__name__} cannot be "
+                                 "loaded with weights_only")
+            check_weights_only(v, f"{where}[{k!r}]")
+        return
+    if isinstance(value, (list, tuple, set)):
+        for i, v in enumerate(value):
+            check_weights_only(v, f"{where}[{i}]")
+        return
+    raise InputError(f"{where}: a {type(value).__module__}.{type(value).__qualname__} cannot "
+                     "be loaded with weights_only (store tensors and plain values only)")
 
 
 def load_checkpoint(

@@ -97,3 +97,30 @@ def cloud_parts(clouds: Any, name: str = "pointclouds"):
     if fl is not None and fl[0].shape[-1] == 3:
         colors = torch.cat(fl, 0).detach().cpu()
     return pts, normals, colors
+
+
+def check_writable_geometry(
+    verts: torch.Tensor,
+    faces: torch.Tensor | None = None,
+    **extra: torch.Tensor | None,
+) -> None:
+    """What a writer refuses because its reader would: non-finite coordinates (and normals,
+    colours, UVs given in ``extra``), faces that are not integer or index outside the
+    vertices. Raises :class:`~spacetime.errors.InputError` naming the array."""
+    for name, t in (("verts", verts), *extra.items()):
+        if t is None:
+            continue
+        if t.numel() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).any(-1).sum()) if t.ndim > 1 else -1
+            raise InputError(f"{name}: expected finite values, got NaN or inf"
+                             + (f" in {bad} rows" if bad >= 0 else "")
+                             + " (the file's reader would refuse it)")
+    if faces is None:
+        return
+    if faces.is_floating_point():
+        raise InputError(f"faces: expected integer indices, got {faces.dtype}")
+    if faces.numel():
+        lo, hi = int(faces.min()), int(faces.max())
+        if lo < 0 or hi >= verts.shape[0]:
+            raise InputError(f"faces: expected indices in [0, {verts.shape[0] - 1}], got "
+                             f"[{lo}, {hi}]")

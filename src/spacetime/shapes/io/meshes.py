@@ -13,7 +13,13 @@ import torch
 from spacetime.checks import check_in
 from spacetime.errors import InputError
 from spacetime.fileio import atomic_path
-from spacetime.shapes.io._common import fail, mesh_parts, read_bytes, suffix
+from spacetime.shapes.io._common import (
+    check_writable_geometry,
+    fail,
+    mesh_parts,
+    read_bytes,
+    suffix,
+)
 from spacetime.shapes.io.obj import read_obj, write_obj
 from spacetime.shapes.io.off import read_off, write_off
 from spacetime.shapes.io.ply import read_ply, write_ply
@@ -153,6 +159,7 @@ def save_mesh(meshes: Any, path: str | os.PathLike, *, binary: bool = True) -> N
     path = Path(path)
     ext = suffix(path)
     verts, faces, normals, colors, uvs, fuvs, tex = mesh_parts(meshes)
+    check_writable_geometry(verts, faces, normals=normals, colors=colors)
     if ext == ".obj":
         write_obj(path, verts, faces, colors=colors, normals=normals, verts_uvs=uvs,
                   faces_uvs=fuvs, texture=tex)

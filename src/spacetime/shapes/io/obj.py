@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spacetime.fileio import atomic_path, atomic_write
+from spacetime.fileio import atomic_paths, atomic_write
 from spacetime.limits import check_limit
-from spacetime.shapes.io._common import fail, format_rows, read_text
+from spacetime.shapes.io._common import check_writable_geometry, fail, format_rows, read_text
 
 __all__ = ["read_obj", "write_obj"]
 
@@ -243,6 +243,9 @@ def write_obj(
     """Write one mesh (1-based indices; ``%.9g`` keeps float32 exactly). A ``texture``
     ``(H, W, 3)`` in [0, 1] is written as ``<name>.png`` with a ``<name>.mtl`` beside it."""
     path = Path(path)
+    check_writable_geometry(verts, faces, colors=colors, normals=normals, verts_uvs=verts_uvs)
+    if faces_uvs is not None and verts_uvs is not None:
+        check_writable_geometry(verts_uvs, faces_uvs)
     v = verts.numpy().astype(np.float64)
     lines = ["# written by spacetime\n"]
     has_tex = verts_uvs is not None and faces_uvs is not None
@@ -273,15 +276,20 @@ def write_obj(
         corner, row = f, "f %d %d %d\n"
     lines.append(format_rows(row, corner))
     if has_tex and texture is not None:
+        import io
+
         from PIL import Image
 
-        img = (texture.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-        with atomic_path(path.with_suffix(".png")) as tmp:
-            Image.fromarray(img[..., :3]).save(tmp, format="PNG")
-        with atomic_write(path.with_suffix(".mtl"), "w") as fh:
-            fh.write(
-                "newmtl material_0\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\n"
-                f"map_Kd {path.stem}.png\n"
-            )
+        img = (texture.nan_to_num(0.0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        png = io.BytesIO()
+        Image.fromarray(img[..., :3]).save(png, format="PNG")
+        mtl = ("newmtl material_0\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\n"
+               f"map_Kd {path.stem}.png\n")
+        # the three files are one write: all replaced, or none touched
+        with atomic_paths(path, path.with_suffix(".mtl"), path.with_suffix(".png")) as tmps:
+            tmps[0].write_text("".join(lines))
+            tmps[1].write_text(mtl)
+            tmps[2].write_bytes(png.getvalue())
+        return
     with atomic_write(path, "w") as fh:
         fh.write("".join(lines))

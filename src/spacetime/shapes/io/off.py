@@ -11,7 +11,7 @@ import torch
 
 from spacetime.fileio import atomic_write
 from spacetime.limits import check_limit
-from spacetime.shapes.io._common import fail, format_rows, read_text
+from spacetime.shapes.io._common import check_writable_geometry, fail, format_rows, read_text
 
 __all__ = ["read_off", "write_off"]
 
@@ -118,6 +118,7 @@ def read_off(path: str | os.PathLike) -> dict:
 
 def write_off(path: str | os.PathLike, verts: torch.Tensor, faces: torch.Tensor) -> None:
     """Write one mesh as ascii OFF."""
+    check_writable_geometry(verts, faces)
     v = verts.detach().cpu().numpy().astype(np.float64)
     f = faces.detach().cpu().numpy()
     text = [f"OFF\n{v.shape[0]} {f.shape[0]} 0\n"]

@@ -16,7 +16,7 @@ import torch
 from spacetime.errors import FileFormatError
 from spacetime.fileio import atomic_write
 from spacetime.limits import check_limit
-from spacetime.shapes.io._common import fail, format_rows, read_bytes
+from spacetime.shapes.io._common import check_writable_geometry, fail, format_rows, read_bytes
 
 __all__ = ["read_ply", "write_ply"]
 
@@ -268,6 +268,7 @@ def write_ply(
 ) -> None:
     """Write vertices (float32), optional normals (float32), colours (uchar, from [0, 1]) and
     faces (``uchar`` count + ``int`` indices), binary little endian or ascii."""
+    check_writable_geometry(verts, faces, normals=normals, colors=colors)
     v = verts.detach().cpu().numpy().astype(np.float32)
     n = v.shape[0]
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]

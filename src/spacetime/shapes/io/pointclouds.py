@@ -17,6 +17,7 @@ from spacetime.errors import InputError
 from spacetime.fileio import atomic_write, load_npy_bytes, load_npz_bytes
 from spacetime.limits import check_limit
 from spacetime.shapes.io._common import (
+    check_writable_geometry,
     cloud_parts,
     fail,
     format_rows,
@@ -122,6 +123,7 @@ def save_pointcloud(clouds: Any, path: str | os.PathLike, *, binary: bool = True
     path = Path(path)
     ext = suffix(path)
     pts, normals, colors = cloud_parts(clouds)
+    check_writable_geometry(pts, None, normals=normals, colors=colors)
     if ext == ".ply":
         write_ply(path, pts, None, normals=normals, colors=colors, binary=binary)
         return

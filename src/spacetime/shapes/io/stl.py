@@ -14,7 +14,7 @@ import torch
 
 from spacetime.fileio import atomic_write
 from spacetime.limits import check_limit
-from spacetime.shapes.io._common import fail, read_bytes
+from spacetime.shapes.io._common import check_writable_geometry, fail, read_bytes
 
 __all__ = ["read_stl", "write_stl"]
 
@@ -81,6 +81,7 @@ def read_stl(path: str | os.PathLike) -> dict:
 
 def write_stl(path: str | os.PathLike, verts: torch.Tensor, faces: torch.Tensor) -> None:
     """Write binary STL (unit face normals, zero attribute bytes)."""
+    check_writable_geometry(verts, faces)
     v = verts.detach().cpu().numpy().astype(np.float32, copy=False)
     f = faces.detach().cpu().numpy()
     arr = np.empty(f.shape[0], dtype=_TRI)

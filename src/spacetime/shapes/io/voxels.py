@@ -207,6 +207,9 @@ def save_voxels(voxels: Any, path: str | os.PathLike) -> None:
     """Write a ``VoxelGrid`` (or a ``(N, D, H, W)`` / ``(D, H, W)`` tensor, or an ``Octree``)
     atomically: ``.binvox`` (N must be 1; occupancy ``> 0.5``) or ``.npz`` (lossless)."""
     vg = _as_voxelgrid(voxels)
+    for name, t in (("origin", vg.origin), ("voxel_size", vg.voxel_size)):
+        if not bool(torch.isfinite(t).all()):
+            raise InputError(f"voxels: {name} must be finite, got {t.tolist()}")
     path = Path(path)
     ext = suffix(path)
     if ext == ".binvox":
