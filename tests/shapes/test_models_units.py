@@ -40,6 +40,7 @@ TINY: dict[str, dict] = {
     "octree-gen": dict(image_size=32, resolution=16, base_resolution=4, channels=(16, 8, 8),
                        **ENC),
     "pointnet": dict(num_classes=3, widths=(8, 16, 32), fc=(16,)),
+    "pointnet-seg": dict(num_classes=3, widths=(8, 16, 32), head=(16,)),
     "point-gen": dict(image_size=32, num_points=64, hidden=(32,), **ENC),
     "occnet": dict(image_size=32, hidden=16, num_blocks=2, **ENC),
     "pixel2mesh": dict(image_size=32, widths=(8, 16, 32, 32), hidden_dim=32, num_convs=2,
@@ -337,6 +338,7 @@ def _random_batch(n=2, s=32, g=16, seed=0):
         "occ_points": torch.rand(n, 30, 3, generator=gen) - 0.5,
         "occ_labels": torch.rand(n, 30, generator=gen) > 0.5,
         "label": torch.tensor([0, 2]),
+        "part_labels": torch.randint(0, 21, (n, 50), generator=gen),
         # cameras + surface normals (pixel2mesh): object 2.4 in front of a 32-pixel-focal camera
         "K": torch.tensor([[32.0, 0, 15.5], [0, 32.0, 15.5], [0, 0, 1]]).expand(n, 3, 3),
         "R": torch.eye(3).expand(n, 3, 3),

@@ -145,6 +145,9 @@ def _check_data_for(task: Any, data: str) -> None:
     from spacetime.shapes.datasets import ShapeData
 
     kind = ShapeData.parse(data).kind
+    if "parts" in task.returns and kind != "synthetic":
+        raise InputError(f"data: {task.name} needs per-point part labels, which only the "
+                         f"synthetic data has, got {data!r}")
     if task.needs_cameras and kind not in ("synthetic", "r2n2", "pix3d"):
         raise InputError(f"data: {task.name} models need images with their cameras (K, R, t): "
                          f"synthetic, r2n2:... or pix3d:..., got {data!r}")
@@ -280,6 +283,12 @@ def metrics_table(res: Mapping[str, Any]) -> str:
     for name, d in rows:
         lines.append(name.ljust(w0) + str(d.get("num_samples", "")).rjust(6)
                      + "".join(_fmt(d.get(k, "")).rjust(w) for k, w in zip(keys, widths)))
+    if "instance_mIoU" in res:
+        b = res["majority_part_baseline"]
+        lines.append(f"instance mIoU {_fmt(res['instance_mIoU'])}, class mIoU "
+                     f"{_fmt(res['class_mIoU'])}; majority-part baseline: accuracy "
+                     f"{_fmt(b['accuracy'])}, instance mIoU {_fmt(b['instance_mIoU'])}, "
+                     f"class mIoU {_fmt(b['class_mIoU'])}")
     if "majority_baseline" in res:
         b = res["majority_baseline"]
         lines.append(f"majority-class baseline: {100 * b['accuracy']:.1f} % ({b['class']})")
@@ -402,6 +411,7 @@ def predict(
     focal: float = 1.0,
     depth: float | None = None,
     topk: int = 5,
+    category: str | None = None,
     device: str = "auto",
 ) -> ShapePrediction:
     """Run a shape model on one file: an RGB image (generators, depth / normal FCNs), or a
@@ -419,6 +429,8 @@ def predict(
         depth: Pixel2Mesh: the object distance for the initial sphere (default: the model's
             ``init_depth``).
         topk: classifiers: how many classes to report.
+        category: part segmentation (``pointnet-seg``): the object's category, one of the
+            checkpoint's classes (may be left out when it has one class only).
     """
     import torch
 
@@ -436,8 +448,19 @@ def predict(
             check_positive(depth, "depth")
             kw["depths"] = torch.tensor([float(depth)], dtype=x.dtype, device=x.device)
         summary["depth"] = float(depth if depth is not None else loaded.model.init_depth)
+    if task.name == "point-segmentation":
+        from spacetime.checks import check_in
+
+        if category is None and len(spec.classes) == 1:
+            category = spec.classes[0]
+        if category is None:
+            raise InputError(f"category: part segmentation needs the object's category, one of "
+                             f"{list(spec.classes)}; got none")
+        check_in(category, "category", list(spec.classes))
+        kw["category"] = torch.tensor([list(spec.classes).index(category)], device=x.device)
+        kw["category_names"] = [category]
     pred = task.predict(loaded.model, x, **kw)
-    if "probabilities" in pred:
+    if pred.get("probabilities") is not None:
         probs = pred["probabilities"][0].cpu()
         top = probs.topk(min(topk, probs.numel()))
         summary["top"] = [{"class": spec.classes[int(i)], "probability": float(p)}
@@ -451,8 +474,8 @@ def predict(
         d = Path(out)
         d.mkdir(parents=True, exist_ok=True)
         files += task.save(pred, d)
-        for obj, name, kind in task.pictures(pred):
-            files.append(show(obj, d / name, kind=kind))
+        for obj, name, kind, *extra in task.pictures(pred):
+            files.append(show(obj, d / name, kind=kind, **(extra[0] if extra else {})))
         views = task.views(pred)
         if views:
             image = x[0].cpu() if task.input_kind == "image" else None

@@ -116,6 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=float, default=None,
                    help="pixel2mesh: object distance for the initial sphere (default: the "
                    "model's init_depth, the synthetic data's mean camera distance)")
+    p.add_argument("--category", default=None,
+                   help="pointnet-seg: the object's category (one of the checkpoint's classes)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_cmd_predict)
 
@@ -157,6 +159,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     pred = shapes.predict(args.checkpoint, args.input, out=args.output,
                           occ_resolution=args.occ_resolution, focal=args.focal,
-                          depth=args.depth, device=args.device)
+                          depth=args.depth, category=args.category, device=args.device)
     print(pred)
     return 0

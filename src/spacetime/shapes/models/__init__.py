@@ -56,10 +56,12 @@ from spacetime.shapes.models.pixel2mesh import (
 )
 from spacetime.shapes.models.points import (
     PointNet,
+    PointNetSegmentation,
     PointSetGenerator,
     TNet,
     point_gen,
     pointnet,
+    pointnet_seg,
 )
 from spacetime.shapes.models.tasks import (
     MODEL_TASKS,
@@ -71,6 +73,7 @@ from spacetime.shapes.models.tasks import (
     OccupancyTask,
     OctreeTask,
     PointClassificationTask,
+    PointSegmentationTask,
     PointsTask,
     ShapeLayersTask,
     ShapeTask,
@@ -103,6 +106,7 @@ SHAPE_MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "octree-gen": octree_gen,
     "matryoshka": matryoshka,
     "pointnet": pointnet,
+    "pointnet-seg": pointnet_seg,
     "point-gen": point_gen,
     "occnet": occnet,
     "pixel2mesh": pixel2mesh,
@@ -146,8 +150,10 @@ __all__ = [
     # points
     "TNet",
     "PointNet",
+    "PointNetSegmentation",
     "PointSetGenerator",
     "pointnet",
+    "pointnet_seg",
     "point_gen",
     # occupancy
     "ConditionalBatchNorm1d",
@@ -162,6 +168,7 @@ __all__ = [
     "NormalsTask",
     "VoxelClassificationTask",
     "PointClassificationTask",
+    "PointSegmentationTask",
     "VoxelsTask",
     "OctreeTask",
     "ShapeLayersTask",

@@ -5,6 +5,11 @@
   64, 64, 64, 128, 1024), a symmetric max pool over points (invariant to their order), and an
   MLP classifier (512, 256, dropout 0.3). The optional input transform (T-Net) predicts a 3×3
   matrix (initialised to the identity) applied to the points first.
+- :class:`PointNetSegmentation` (``pointnet-seg``): the same paper's part-segmentation network.
+  Shared per-point MLP (paper widths 64, 128, 128, 512, 2048; T-Net first), the max-pooled
+  global feature tiled to every point and concatenated with every per-point layer's output and
+  the one-hot object category ("local and global information", Fig. 9 of the paper), then a
+  shared MLP (256, 256, 128, dropout before the last layer) to per-point part logits.
 - :class:`PointSetGenerator` (``point-gen``): Fan et al. 2017, "A Point Set Generation Network
   for 3D Object Reconstruction from a Single Image" (the fully connected branch): image encoder
   → MLP → a fixed-size set ``(N, P, 3)``, trained with the Chamfer distance
@@ -16,12 +21,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from spacetime.checks import check_int, check_tensor
+from spacetime.errors import InputError
 from spacetime.shapes.models._blocks import ImageEncoder
 
-__all__ = ["TNet", "PointNet", "PointSetGenerator", "pointnet", "point_gen"]
+__all__ = ["TNet", "PointNet", "PointNetSegmentation", "PointSetGenerator", "pointnet",
+           "pointnet_seg", "point_gen"]
 
 
 def _shared_mlp(cin: int, widths: Sequence[int]) -> tuple[nn.Sequential, int]:
@@ -90,6 +98,69 @@ class PointNet(nn.Module):
         return self.classifier(self.global_feature(points))
 
 
+class PointNetSegmentation(nn.Module):
+    """PointNet part segmentation: points ``(N, P, 3)`` (+ category ``(N,)``) → per-point part
+    logits ``(N, P, num_parts)``.
+
+    Args:
+        num_parts: part classes (global part indices, e.g. ShapeNet-Part's 50).
+        num_classes: object categories (size of the one-hot input).
+        widths: shared per-point MLP widths; the last is the global feature size.
+        head: the segmentation MLP's hidden widths.
+        input_transform: use the T-Net.
+        use_category: concatenate the one-hot category (as the paper); ``forward`` then needs
+            ``category``.
+        dropout: before the last layer.
+    """
+
+    def __init__(self, num_parts: int, num_classes: int,
+                 widths: Sequence[int] = (64, 128, 128, 512, 2048),
+                 head: Sequence[int] = (256, 256, 128), input_transform: bool = True,
+                 use_category: bool = True, dropout: float = 0.2) -> None:
+        super().__init__()
+        check_int(num_parts, "num_parts", min_value=1)
+        check_int(num_classes, "num_classes", min_value=1)
+        if len(widths) < 1:
+            raise InputError("widths: expected at least one width, got none")
+        self.tnet = TNet() if input_transform else None
+        self.layers = nn.ModuleList()
+        c = 3
+        for w in widths:
+            self.layers.append(_shared_mlp(c, (w,))[0])
+            c = w
+        cin = sum(widths) + widths[-1] + (num_classes if use_category else 0)
+        self.head, c = _shared_mlp(cin, head)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Conv1d(c, num_parts, 1))
+        self.num_parts, self.num_classes = int(num_parts), int(num_classes)
+        self.use_category = bool(use_category)
+
+    def forward(self, points: torch.Tensor, category: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        sizes = check_tensor(points, "points", ("N", "P", 3), dtype="float", finite=True)
+        x = points.transpose(1, 2)
+        if self.tnet is not None:
+            x = torch.bmm(self.tnet(x).transpose(1, 2), x)
+        feats = []
+        for layer in self.layers:
+            x = layer(x)
+            feats.append(x)
+        n, p = sizes["N"], sizes["P"]
+        glob = x.amax(dim=2, keepdim=True)
+        parts = feats + [glob.expand(-1, -1, p)]
+        if self.use_category:
+            if category is None:
+                raise InputError("category: expected the (N,) object categories (the model "
+                                 "was built with use_category=True), got None")
+            check_tensor(category, "category", (n,), dtype="int")
+            if n and not bool(((category >= 0) & (category < self.num_classes)).all()):
+                raise InputError(f"category: expected values in [0, {self.num_classes}), got "
+                                 f"{category.tolist()}")
+            onehot = F.one_hot(category.to(torch.int64), self.num_classes).to(x.dtype)
+            parts.append(onehot[:, :, None].expand(-1, -1, p))
+        logits = self.classifier(self.head(torch.cat(parts, 1)))
+        return logits.transpose(1, 2)
+
+
 class PointSetGenerator(nn.Module):
     """Image ``(N, 3, S, S)`` → points ``(N, num_points, 3)`` (object frame)."""
 
@@ -116,6 +187,20 @@ def pointnet(*, num_classes: int, widths: Sequence[int] = (64, 64, 64, 128, 1024
              dropout: float = 0.3) -> PointNet:
     """PointNet classifier with the paper's widths (T-Net on by default)."""
     return PointNet(num_classes, tuple(widths), tuple(fc), input_transform, dropout)
+
+
+def pointnet_seg(*, num_classes: int, num_parts: int | None = None,
+                 widths: Sequence[int] = (64, 128, 128, 512, 2048),
+                 head: Sequence[int] = (256, 256, 128), input_transform: bool = True,
+                 use_category: bool = True, dropout: float = 0.2) -> PointNetSegmentation:
+    """PointNet part segmentation with the paper's widths; ``num_parts`` defaults to the
+    synthetic shapes' 21 global parts (:data:`~spacetime.shapes.datasets.procedural.PART_NAMES`)."""
+    if num_parts is None:
+        from spacetime.shapes.datasets.procedural import PART_NAMES
+
+        num_parts = len(PART_NAMES)
+    return PointNetSegmentation(num_parts, num_classes, tuple(widths), tuple(head),
+                                input_transform, use_category, dropout)
 
 
 def point_gen(*, image_size: int = 64, num_points: int = 1024,

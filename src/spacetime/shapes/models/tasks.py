@@ -8,6 +8,7 @@ task                       training loss                    evaluation metrics (
 ``normals``                dot-product loss                 :func:`~spacetime.shapes.normal_metrics`
 ``voxel-classification``   cross-entropy                    accuracy
 ``point-classification``   cross-entropy                    accuracy
+``point-segmentation``     per-point cross-entropy          accuracy, part mIoU (instance / class)
 ``voxels`` / ``octree``    voxel BCE / octree state CE      voxel IoU + mesh metrics (MC)
 ``shape-layers``           masked L1 / L2 on layer depths   voxel IoU + mesh metrics (MC)
 ``points``                 Chamfer-L2                       Chamfer-L2, F1@t
@@ -59,6 +60,7 @@ __all__ = [
     "NormalsTask",
     "VoxelClassificationTask",
     "PointClassificationTask",
+    "PointSegmentationTask",
     "VoxelsTask",
     "OctreeTask",
     "ShapeLayersTask",
@@ -418,6 +420,108 @@ class PointClassificationTask(_ClassificationTask):
             return normalize_to_unit_cube(pts.double()).float()[None]
         raise InputError(f"input: a {kind} file cannot feed a point classifier ({path}); "
                          "give a mesh or point file")
+
+
+def _part_palette(n: int) -> torch.Tensor:
+    """``(n, 3)`` distinct colours in [0, 1] (HSV golden-ratio hues)."""
+    import colorsys
+
+    return torch.tensor([colorsys.hsv_to_rgb((0.08 + 0.618034 * k) % 1.0, 0.75, 0.9)
+                         for k in range(n)], dtype=torch.float32)
+
+
+class PointSegmentationTask(ShapeTask):
+    """PointNet part segmentation: points ``(N, P, 3)`` and the object category → a part per
+    point (global part indices of :data:`~spacetime.shapes.datasets.procedural.PART_NAMES`).
+
+    Training: per-point cross-entropy over all parts (as the paper). Prediction and evaluation
+    restrict each shape's argmax to its category's parts (as PointNet's reference evaluation);
+    metrics per shape: point ``accuracy`` and ``mIoU`` (mean part IoU,
+    :func:`~spacetime.shapes.metrics.shape_part_ious`), so the mean over shapes is the
+    instance mIoU and the mean over categories the class mIoU.
+    """
+
+    name = "point-segmentation"
+    returns = ("parts",)
+    input_kind = "shape"
+
+    def step(self, model, batch):
+        target = _key(batch, "part_labels")
+        logits = model(_key(batch, "points"), _key(batch, "label"))
+        loss = F.cross_entropy(logits.float().transpose(1, 2), target)
+        return loss, {"acc": (logits.detach().argmax(-1) == target).float().mean()}
+
+    @staticmethod
+    def masked_argmax(logits: torch.Tensor, categories: Sequence[str]) -> torch.Tensor:
+        """``(N, P, K)`` logits → ``(N, P)`` the best part among each category's parts."""
+        from spacetime.shapes.datasets.procedural import CATEGORY_PARTS
+
+        mask = torch.zeros(len(categories), logits.shape[-1], dtype=torch.bool,
+                           device=logits.device)
+        for i, c in enumerate(categories):
+            check_in(c, "category", sorted(CATEGORY_PARTS))
+            mask[i, list(CATEGORY_PARTS[c])] = True
+        return logits.masked_fill(~mask[:, None, :], -math.inf).argmax(-1)
+
+    @torch.no_grad()
+    def predict(self, model, x, *, category: torch.Tensor | None = None,
+                category_names: Sequence[str] = (), **options):
+        logits = model.eval()(x, category)
+        return {"points": x, "probabilities": None, "part_logits": logits,
+                "parts": self.masked_argmax(logits, list(category_names)),
+                "categories": list(category_names)}
+
+    def sample_metrics(self, model, batch, **kw):
+        from spacetime.shapes.datasets.procedural import CATEGORY_PARTS
+        from spacetime.shapes.metrics import shape_part_ious
+
+        cats = list(batch["category"])
+        logits = model(batch["points"], batch["label"])
+        pred = self.masked_argmax(logits, cats)
+        target = batch["part_labels"]
+        ious = shape_part_ious(pred, target, [CATEGORY_PARTS[c] for c in cats])
+        kw["stats"].setdefault("part_targets", []).extend(
+            zip(cats, target.cpu().unbind(0)))
+        return {"accuracy": (pred == target).float().mean(1).cpu(),
+                "mIoU": torch.stack([v.mean() for v in ious]).float().cpu()}
+
+    def load_input(self, path, spec_options, model_kwargs):
+        return PointClassificationTask.load_input(self, path, spec_options, model_kwargs)
+
+    def _colored(self, pred):
+        from spacetime.shapes.datasets.procedural import PART_NAMES
+        from spacetime.shapes.structures import Pointclouds
+
+        pts, parts = pred["points"][0].cpu(), pred["parts"][0].cpu()
+        colors = _part_palette(len(PART_NAMES))[parts.clamp(0, len(PART_NAMES) - 1)]
+        return Pointclouds([pts], features=[colors])
+
+    def save(self, pred, out_dir):
+        import numpy as np
+
+        from spacetime.shapes.io import save_pointcloud
+
+        save_pointcloud(self._colored(pred), out_dir / "parts.ply")
+        np.save(out_dir / "part_labels.npy", pred["parts"][0].cpu().numpy())
+        return [out_dir / "parts.ply", out_dir / "part_labels.npy"]
+
+    def summary(self, pred):
+        from spacetime.shapes.datasets.procedural import PART_NAMES
+
+        parts = pred["parts"][0].cpu()
+        counts = torch.bincount(parts, minlength=len(PART_NAMES))
+        return {"category": pred["categories"][0] if pred["categories"] else None,
+                "num_points": int(parts.numel()),
+                "parts": {PART_NAMES[k]: int(counts[k]) for k in range(len(PART_NAMES))
+                          if counts[k] > 0}}
+
+    def pictures(self, pred):
+        return [(self._colored(pred), "parts.png", "points", {"color_by": "features"})]
+
+    def views(self, pred):
+        return [{"title": "predicted parts (one colour per part)",
+                 "object": self._colored(pred), "kind": "points", "frame": "object",
+                 "K": None}]
 
 
 class _SurfaceTask(ShapeTask):
@@ -834,8 +938,8 @@ class MeshTask(_SurfaceTask):
 #: task name → task class
 SHAPE_TASKS: dict[str, type[ShapeTask]] = {
     cls.name: cls for cls in (DepthTask, NormalsTask, VoxelClassificationTask,
-                              PointClassificationTask, VoxelsTask, OctreeTask,
-                              ShapeLayersTask, PointsTask, OccupancyTask, MeshTask)
+                              PointClassificationTask, PointSegmentationTask, VoxelsTask,
+                              OctreeTask, ShapeLayersTask, PointsTask, OccupancyTask, MeshTask)
 }
 
 #: model name (:data:`~spacetime.shapes.models.SHAPE_MODEL_BUILDERS`) → task name
@@ -844,6 +948,7 @@ MODEL_TASKS: dict[str, str] = {
     "normal-fcn": "normals",
     "voxnet": "voxel-classification",
     "pointnet": "point-classification",
+    "pointnet-seg": "point-segmentation",
     "voxel-gen": "voxels",
     "voxel-tubes": "voxels",
     "octree-gen": "octree",
@@ -955,6 +1060,29 @@ def _nanmean(values: list[float]) -> float:
     return sum(vals) / len(vals) if vals else math.nan
 
 
+def _segmentation_summary(out: dict[str, Any], targets: list[tuple[str, torch.Tensor]]
+                          ) -> dict[str, Any]:
+    """ShapeNet-Part names for the means, and the majority-part baseline (every point of a
+    shape labelled with its category's most frequent part in this evaluation set)."""
+    from spacetime.shapes.datasets.procedural import CATEGORY_PARTS
+    from spacetime.shapes.metrics import part_segmentation_metrics
+
+    cats = [c for c, _ in targets]
+    counts: dict[str, torch.Tensor] = {}
+    for c, t in targets:
+        counts[c] = counts.get(c, 0) + torch.bincount(t, minlength=max(CATEGORY_PARTS[c]) + 1)
+    major = {c: int(v.argmax()) for c, v in counts.items()}
+    base = part_segmentation_metrics([torch.full_like(t, major[c]) for c, t in targets],
+                                     [t for _, t in targets], cats, CATEGORY_PARTS)
+    res: dict[str, Any] = {
+        "instance_mIoU": out["mean"].get("mIoU"),
+        "class_mIoU": out.get("mean_over_categories", {}).get("mIoU"),
+        "majority_part_baseline": {k: base[k] for k in ("accuracy", "instance_mIoU",
+                                                        "class_mIoU")},
+    }
+    return res
+
+
 def _summarise(task: str, rows: list[dict[str, float]], labels: list[int],
                class_names: list[str], stats: dict[str, float]) -> dict[str, Any]:
     keys = list(rows[0]) if rows else []
@@ -983,6 +1111,8 @@ def _summarise(task: str, rows: list[dict[str, float]], labels: list[int],
         top = max(set(labels), key=labels.count)
         out["majority_baseline"] = {"class": class_names[top] if top < len(class_names)
                                     else str(top), "accuracy": labels.count(top) / len(labels)}
+    if task == "point-segmentation" and stats.get("part_targets"):
+        out.update(_segmentation_summary(out, stats["part_targets"]))
     if task == "occupancy" and stats.get("dense_evaluations"):
         out["network_evaluations"] = {"mise": int(stats["num_evaluations"]),
                                       "dense": int(stats["dense_evaluations"])}
