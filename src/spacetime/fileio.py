@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from spacetime.errors import FileFormatError
+
 __all__ = [
     "atomic_write",
     "atomic_path",
@@ -331,8 +333,8 @@ def image_header_size(data: bytes, source: str | os.PathLike) -> tuple[int, int]
             f"{src}: image pixels exceed the limit spacetime.limits.MAX_IMAGE_PIXELS = "
             f"{get('MAX_IMAGE_PIXELS'):,} (and Pillow's own)") from None
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types on bad headers
-        raise FileFormatError(f"{src}: not a readable image ({type(exc).__name__}: "
-                              f"{str(exc)[:120]})") from None
+        raise _UnknownImageHeader(f"{src}: cannot decode image (not a format Pillow "
+                                  f"identifies: {type(exc).__name__})") from None
     return check_image_size(h, w, src)
 
 
@@ -351,12 +353,23 @@ def decode_image(data: bytes, source: str | os.PathLike, flags: int | None = Non
     src = os.fspath(source)
     if not data:
         raise FileFormatError(f"{src}: empty file, not an image")
-    image_header_size(data, src)
+    try:
+        image_header_size(data, src)
+    except _UnknownImageHeader:
+        pass  # a format only OpenCV reads: its own pixel limit applies, ours is checked below
     buf = np.frombuffer(data, dtype=np.uint8)
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED if flags is None else flags)
     except cv2.error as exc:
         raise FileFormatError(f"{src}: cannot decode image ({str(exc).strip()[-120:]})") from None
     if img is None or img.size == 0:
-        raise FileFormatError(f"{src}: not a readable image (truncated or corrupt?)")
+        raise FileFormatError(f"{src}: cannot decode image (truncated, corrupt or not an "
+                              "image)")
+    from spacetime.limits import check_image_size
+
+    check_image_size(img.shape[0], img.shape[1], src)
     return img
+
+
+class _UnknownImageHeader(FileFormatError):
+    """Pillow does not identify the format (OpenCV may still decode it)."""

@@ -173,16 +173,44 @@ class ModelSpec:
                                   "it was not written by a spacetime train command")
         if "schema" not in meta:
             meta = _migrate_v1(meta, source)
-        if int(meta["schema"]) > SCHEMA_VERSION:
+        schema = meta["schema"]
+        if isinstance(schema, bool) or not isinstance(schema, int):
+            raise FileFormatError(f"{source}: meta['schema'] = {schema!r}: expected an integer")
+        if schema > SCHEMA_VERSION:
             raise FileFormatError(f"{source}: model schema {meta['schema']} is newer than this "
                                   f"spacetime ({__version__}) reads ({SCHEMA_VERSION})")
         missing = [k for k in ("family", "model", "model_kwargs") if k not in meta]
         if missing:
             raise FileFormatError(f"{source}: missing meta[{missing[0]!r}]")
-        if meta["family"] not in FAMILIES:
-            raise FileFormatError(f"{source}: unknown model family {meta['family']!r}")
+        if not isinstance(meta["family"], str) or meta["family"] not in FAMILIES:
+            raise FileFormatError(f"{source}: unknown model family {meta['family']!r} "
+                                  f"(known: {', '.join(FAMILIES)})")
+        _check_meta_types(meta, source)
         names = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in meta.items() if k in names})
+
+
+def _check_meta_types(meta: Mapping[str, Any], source: str) -> None:
+    """Each ``meta`` field has the type the schema says (else ``FileFormatError``)."""
+    if not isinstance(meta["model"], str):
+        raise FileFormatError(f"{source}: meta['model'] = {meta['model']!r:.80}: expected a "
+                              "model name (str)")
+    kw = meta["model_kwargs"]
+    if not isinstance(kw, Mapping) or not all(isinstance(k, str) for k in kw):
+        raise FileFormatError(f"{source}: meta['model_kwargs'] = {kw!r:.80}: expected a dict "
+                              "of builder arguments")
+    classes = meta.get("classes", [])
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        raise FileFormatError(f"{source}: meta['classes'] = {classes!r:.80}: expected a list "
+                              "of class names")
+    for key in ("data_options", "preprocess", "options"):
+        if not isinstance(meta.get(key, {}), Mapping):
+            raise FileFormatError(f"{source}: meta[{key!r}] = {meta[key]!r:.80}: expected a "
+                                  "dict")
+    for key in ("data", "spacetime_version"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            raise FileFormatError(f"{source}: meta[{key!r}] = {meta[key]!r:.80}: expected a "
+                                  "string")
 
 
 def _migrate_v1(meta: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -234,17 +262,71 @@ def _migrate_v1(meta: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 
 def build_model(spec: ModelSpec) -> nn.Module:
-    """Call the family's builder with ``spec.model_kwargs`` (lists become tuples)."""
+    """Call the family's builder with ``spec.model_kwargs`` (lists become tuples).
+
+    Raises:
+        FileFormatError: unknown model name, arguments the builder does not take, or values
+            it refuses; the message says what the checkpoint holds and what was expected.
+    """
     builders = model_builders(spec.family)
-    if spec.model not in builders:
-        raise FileFormatError(f"model: {spec.family} has no model {spec.model!r} "
-                              f"(known: {', '.join(sorted(builders))})")
+    if not isinstance(spec.model, str) or spec.model not in builders:
+        raise FileFormatError(f"model: the checkpoint holds {spec.family} model "
+                              f"{spec.model!r}; expected one of {', '.join(sorted(builders))}")
+    builder = builders[spec.model]
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.model_kwargs.items()}
+    sig = inspect.signature(builder)
+    if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        unknown = sorted(set(kwargs) - set(sig.parameters))
+        if unknown:
+            raise FileFormatError(f"model_kwargs: the checkpoint gives {spec.model} "
+                                  f"{', '.join(unknown)}; it takes "
+                                  f"{', '.join(sig.parameters)}")
     try:
-        return builders[spec.model](**kwargs)
-    except TypeError as exc:
-        raise FileFormatError(f"model_kwargs: {spec.model} cannot be built from "
-                              f"{sorted(kwargs)} ({exc})") from exc
+        return builder(**kwargs)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, AssertionError,
+            RuntimeError, ZeroDivisionError, OverflowError) as exc:
+        shown = {k: v for k, v in kwargs.items() if not isinstance(v, (dict,))}
+        raise FileFormatError(f"model_kwargs: {spec.model} cannot be built from the "
+                              f"checkpoint's arguments {str(shown)[:200]} "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _check_state_dict(model: nn.Module, weights: Any, spec: ModelSpec, source: str) -> None:
+    """Compare the checkpoint's weights to the rebuilt model before loading them: a message
+    listing missing / unexpected keys and shape mismatches (held vs expected)."""
+    import torch
+
+    if not isinstance(weights, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
+        raise FileFormatError(f"{source}: 'model' is not a state dict of tensors")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    shapes = [f"{k}: checkpoint {tuple(weights[k].shape)}, {spec.model} expects "
+              f"{tuple(v.shape)}" for k, v in expected.items()
+              if k in weights and tuple(weights[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches ({'; '.join(shapes[:3])})")
+        if missing:
+            parts.append(f"{len(missing)} missing ({', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])})")
+        raise FileFormatError(f"{source}: weights do not fit {spec.model} built from the "
+                              f"checkpoint's arguments: {'; '.join(parts)}")
+
+
+def _check_classes(spec: ModelSpec, source: str) -> None:
+    """A classifier's checkpoint names one class per output."""
+    n = spec.model_kwargs.get("num_classes")
+    if spec.family in ("video", "two-stream") or n is not None:
+        if not spec.classes:
+            raise FileFormatError(f"{source}: holds a classifier ({spec.model}) but no class "
+                                  "names (meta['classes'] is empty)")
+        if isinstance(n, int) and n != len(spec.classes):
+            raise FileFormatError(f"{source}: {spec.model} has {n} outputs but the checkpoint "
+                                  f"names {len(spec.classes)} classes")
 
 
 @dataclass
@@ -305,7 +387,9 @@ def load_model(
         source = f"checkpoint {str(checkpoint)!r}"
         state = load_checkpoint(checkpoint, map_location="cpu")
         spec = ModelSpec.from_meta(state.get("meta"), source)
+        _check_classes(spec, source)
         model = build_model(spec)
+        _check_state_dict(model, state.get("model"), spec, source)
         try:
             model.load_state_dict(state["model"])
         except (RuntimeError, KeyError) as exc:

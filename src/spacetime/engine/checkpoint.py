@@ -19,6 +19,8 @@ key                content
 ``history``        list of per-epoch metric dicts
 ``config``         the training configuration as a dict
 ``meta``           free-form plain data, e.g. model name, model kwargs, class names
+``checksum``       ``{"algorithm": "sha256", "value": hex}`` over everything above
+                   (:func:`checkpoint_checksum`); verified on load when present
 =================  ==============================================================
 """
 
@@ -41,6 +43,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "check_weights_only",
+    "checkpoint_checksum",
 ]
 
 CHECKPOINT_FORMAT = "spacetime-checkpoint"
@@ -52,6 +55,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     dest = Path(path)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}
     check_weights_only(payload)
+    payload["checksum"] = {"algorithm": "sha256", "value": checkpoint_checksum(payload)}
     with atomic_path(dest) as tmp:
         torch.save(payload, tmp)
     return dest
@@ -87,6 +91,37 @@ def check_weights_only(value: Any, where: str = "state") -> None:
                      "be loaded with weights_only (store tensors and plain values only)")
 
 
+def checkpoint_checksum(state: dict[str, Any]) -> str:
+    """sha256 (hex) over every entry of a checkpoint but ``checksum`` itself, keys in sorted
+    order: each tensor's dtype, shape and bytes, each plain value's ``repr``. Written by
+    :func:`save_checkpoint` and verified by :func:`load_checkpoint`, so that flipped bytes
+    in the file (which ``torch.load`` does not notice) are refused."""
+    import hashlib
+
+    h = hashlib.sha256()
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().to("cpu").contiguous()
+            h.update(f"{where}:T:{t.dtype}:{tuple(t.shape)}:".encode())
+            if t.numel():
+                h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            keys = [k for k in value if not (where == "" and k == "checksum")]
+            h.update(f"{where}:D{len(keys)}:".encode())
+            for k in sorted(keys, key=lambda k: (type(k).__name__, str(k))):
+                walk(value[k], f"{where}/{k!r}")
+        elif isinstance(value, (list, tuple)):
+            h.update(f"{where}:L{len(value)}:".encode())
+            for i, v in enumerate(value):
+                walk(v, f"{where}/{i}")
+        else:
+            h.update(f"{where}:V:{value!r};".encode())
+
+    walk(state, "")
+    return h.hexdigest()
+
+
 def load_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device | None = "cpu"
 ) -> dict[str, Any]:
@@ -109,7 +144,21 @@ def load_checkpoint(
         raise FileFormatError(
             f"checkpoint {str(src)!r}: not a spacetime checkpoint (missing format key)"
         )
-    if int(state.get("version", 0)) > CHECKPOINT_VERSION:
+    version = state.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise FileFormatError(f"checkpoint {str(src)!r}: format version {version!r} is not an "
+                              "integer (corrupt checkpoint)")
+    stored = state.get("checksum")
+    if stored is not None:  # checkpoints written before the checksum have none
+        if not (isinstance(stored, dict) and stored.get("algorithm") == "sha256"
+                and isinstance(stored.get("value"), str)):
+            raise FileFormatError(f"checkpoint {str(src)!r}: malformed checksum entry")
+        actual = checkpoint_checksum(state)
+        if actual != stored["value"]:
+            raise FileFormatError(
+                f"checkpoint {str(src)!r}: integrity check failed (sha256 of its contents is "
+                f"{actual[:16]}…, the file says {stored['value'][:16]}…): the file is corrupt")
+    if version > CHECKPOINT_VERSION:
         raise FileFormatError(
             f"checkpoint {str(src)!r}: format version {state['version']} is newer than "
             f"supported ({CHECKPOINT_VERSION})"
