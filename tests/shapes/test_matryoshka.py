@@ -47,7 +47,7 @@ def _shapes(r=R):
 
 
 # ----------------------------------------------------------------------------- naive reference
-def _naive_loss(pred, target, kind):
+def _naive_loss(pred, target, kind, empty_weight=0.5):
     """Loop over rays: L1 / L2 on both maps of a ray with surface, the hinge on empty rays."""
     n, L, _, r, _ = pred.shape
     p, t = pred.tolist(), target.tolist()
@@ -62,7 +62,7 @@ def _naive_loss(pred, target, kind):
                         tf, tb = t[i][k][2 * a][u][v], t[i][k][2 * a + 1][u][v]
                         if tf + tb >= r:
                             g = max(0.0, 1 + 1 / r - pf - pb)
-                            total += 2 * (g if kind == "l1" else g * g)
+                            total += empty_weight * (g if kind == "l1" else g * g)
                         else:
                             e = [abs(pf - tf / r), abs(pb - tb / r)]
                             total += sum(e) if kind == "l1" else sum(x * x for x in e)
@@ -120,6 +120,8 @@ def test_loss_matches_naive_reference(kind):
     _close(per, _naive_loss(pred, tg, kind), 1e-12)
     _close(shape_layer_loss(pred, tg, kind=kind), per.mean(), 1e-12)
     _close(shape_layer_loss(pred, tg, kind=kind, reduction="sum"), per.sum(), 1e-12)
+    _close(shape_layer_loss(pred, tg, kind=kind, empty_weight=2.0, reduction="none"),
+           _naive_loss(pred, tg, kind, 2.0), 1e-12)
 
 
 def test_loss_masks_empty_rays():
@@ -160,6 +162,8 @@ def test_loss_errors():
     p = tg.float() / R
     with pytest.raises(InputError, match="kind"):
         shape_layer_loss(p, tg, kind="huber")
+    with pytest.raises(InputError, match="empty_weight"):
+        shape_layer_loss(p, tg, empty_weight=0.0)
     with pytest.raises(InputError, match="target"):
         shape_layer_loss(p, tg.float())
     with pytest.raises(InputError, match="target"):
