@@ -26,6 +26,7 @@ PAGES = [
     "docs/mesh_rcnn.md",
     "docs/metrics.md",
     "docs/pixel2mesh.md",
+    "docs/point_ops.md",
     "docs/shape_models.md",
     "docs/synthetic_3d.md",
     "docs/two_stream.md",

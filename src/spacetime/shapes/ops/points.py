@@ -257,12 +257,16 @@ def _fps_torch(x: torch.Tensor, lens: torch.Tensor, s: int, start: torch.Tensor)
     idx = torch.full((n, s), -1, dtype=torch.int64, device=x.device)
     last = start.clone()
     ar = torch.arange(n, device=x.device)
+    cols = [x[..., c].contiguous() for c in range(3)]  # (N, P) each: contiguous steps
     for t in range(s):
         idx[:, t] = last
         if t + 1 == s:
             break
-        d = _sq_dist(x, x[ar, last][:, None, :])
-        dist = torch.minimum(dist, d).masked_fill(~rows, -1.0)
+        d = None
+        for c in cols:  # ((dx² + dy²) + dz²), the numba kernel's order
+            diff = c - c[ar, last][:, None]
+            d = diff * diff if d is None else d + diff * diff
+        dist = torch.minimum(dist, d)  # padding stays at -1: never chosen
         last = dist.argmax(dim=1)  # first maximum on every device
     slot = torch.arange(s, device=x.device)[None, :]
     return idx.masked_fill(slot >= lens[:, None], -1)
