@@ -298,6 +298,17 @@ def test_ball_query_gradcheck():
     assert torch.autograd.gradcheck(f, (x, y), eps=1e-7)
 
 
+def test_ball_query_padding_is_not_read():
+    x = torch.full((2, 5, 3), float("nan"), dtype=torch.float64)
+    x[0, :3] = torch.rand(3, 3, dtype=torch.float64)
+    x.requires_grad_(True)
+    y = torch.rand(2, 20, 3, dtype=torch.float64)
+    r = ball_query(x, y, 0.8, 4, lengths1=torch.tensor([3, 0]))
+    assert (r.idx[0, 3:] == -1).all() and (r.idx[1] == -1).all()
+    r.dists.sum().backward()
+    assert torch.isfinite(x.grad).all() and (x.grad[:, 3:] == 0).all()
+
+
 @pytest.mark.parametrize("device", CUDA)
 def test_ball_query_device(device):
     x, y = torch.rand(2, 50, 3), torch.rand(2, 400, 3)

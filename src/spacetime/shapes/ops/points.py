@@ -493,6 +493,9 @@ def ball_query(
             idx = _ball_torch(x.detach(), y.detach(), lx, ly, r2, K)
     nn = _gather(y, idx)
     valid = idx >= 0
+    if bool((lx < x.shape[1]).any()):  # zero padded query rows: their grads stay finite
+        rows = torch.arange(x.shape[1], device=x.device)[None, :] < lx[:, None]
+        x = torch.where(rows[..., None], x, torch.zeros_like(x))
     dists = torch.where(
         valid, _sq_dist(x[:, :, None, :], nn), torch.zeros((), dtype=x.dtype, device=x.device)
     )
