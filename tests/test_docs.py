@@ -25,6 +25,7 @@ PAGES = [
     "docs/io_and_cli.md",
     "docs/mesh_rcnn.md",
     "docs/metrics.md",
+    "docs/reliability.md",
     "docs/pixel2mesh.md",
     "docs/point_ops.md",
     "docs/shape_models.md",

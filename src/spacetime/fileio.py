@@ -206,8 +206,9 @@ def _npy_header(fp: Any, source: str, limit: str) -> tuple[tuple[int, ...], Any,
             shape, _fortran, dtype = fmt.read_array_header_2_0(fp)
         else:
             shape, _fortran, dtype = fmt._read_array_header(fp, version)  # noqa: SLF001
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-        raise FileFormatError(f"{source}: not a valid .npy header ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many types
+        raise FileFormatError(f"{source}: not a valid .npy header ({type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:120]})") from None
     if dtype.hasobject:
         raise FileFormatError(f"{source}: holds Python objects (dtype {dtype}); only numeric "
                               "arrays are read (pickles are never loaded)")
@@ -276,9 +277,11 @@ def load_npz_bytes(
                     raise FileFormatError(f"{where}: member of {info.file_size} bytes for "
                                           f"{nbytes} declared data bytes")
                 raw = zf.read(info)
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError,
-                    NotImplementedError) as exc:
-                raise FileFormatError(f"{where}: cannot read ({exc})") from None
+            except FileFormatError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - zipfile / zlib raise many types
+                raise FileFormatError(f"{where}: cannot read ({type(exc).__name__}: "
+                                      f"{' '.join(str(exc).split())[:120]})") from None
             out[name] = load_npy_bytes(raw, where, limit=limit)
     return out
 

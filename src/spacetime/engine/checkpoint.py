@@ -57,7 +57,13 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     check_weights_only(payload)
     payload["checksum"] = {"algorithm": "sha256", "value": checkpoint_checksum(payload)}
     with atomic_path(dest) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:  # torch's zip writer reports a failed write this way
+            import errno
+
+            raise OSError(errno.EIO, "cannot write the checkpoint (disk full or file-size "
+                          f"limit?): {' '.join(str(exc).split())[:160]}", str(dest)) from None
     return dest
 
 
@@ -139,7 +145,9 @@ def load_checkpoint(
     except (
         RuntimeError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError
     ) as exc:
-        raise FileFormatError(f"checkpoint {str(src)!r}: cannot read ({exc})") from exc
+        msg = " ".join(str(exc).split())
+        raise FileFormatError(f"checkpoint {str(src)!r}: cannot read ({type(exc).__name__}: "
+                              f"{msg[:300]})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise FileFormatError(
             f"checkpoint {str(src)!r}: not a spacetime checkpoint (missing format key)"
