@@ -54,6 +54,9 @@ def test_train_eval_predict(tmp_path, mode, capsys):
     assert (out / "overlay.png").is_file()
     for rec in pred["objects"]:
         assert (out / rec["mesh"]).is_file()
+    page = (out / "view.html").read_text(encoding="utf-8")  # meshes in the camera frame
+    assert '"frame":"opencv"' in page and '"type":"image"' in page
+    assert page.count('"type":"mesh"') == len(pred["objects"])
     if mode == "single":
         assert len(pred["objects"]) == 1 and (out / "object_00_view2.png").is_file()
 
