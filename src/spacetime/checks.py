@@ -133,6 +133,8 @@ def check_tensor(
 
 def check_finite(x: torch.Tensor, name: str) -> None:
     """Raise if ``x`` contains NaN or inf."""
+    if x.device.type == "meta":  # no values (shape tracing, e.g. layer tables)
+        return
     if x.is_floating_point() and x.numel() > 0 and not bool(torch.isfinite(x).all()):
         n_bad = int((~torch.isfinite(x)).sum())
         raise InputError(f"{name}: expected finite values, got {n_bad} NaN/inf entries")

@@ -272,8 +272,10 @@ def test_leaf_model_and_state_restored():
 
 def test_bad_arguments():
     m = toy_slow_fusion(num_classes=3)
-    with pytest.raises(InputError, match=r"input_shape: expected \(C, T, H, W\) or \(C, H, W\)"):
-        layer_table(m, (3, 64))
+    with pytest.raises(InputError, match=r"input_shape: expected \(C, T, H, W\), \(C, H, W\) or"):
+        layer_table(m, (3, 64, 64, 64, 64))
+    with pytest.raises(InputError, match=r"expected shape \(N, 3, T, H, W\), got \(1, 3, 64\)"):
+        layer_table(m, (3, 64))  # a point-set shape for a clip model: the model says so
     with pytest.raises(InputError, match=r"expected shape \(N, 3, T, H, W\)"):
         layer_table(m, (3, 64, 64))  # an image shape for a clip model: the model says so
     with pytest.raises(InputError, match=r"input_shape\[1\]"):
@@ -286,7 +288,7 @@ def test_bad_arguments():
         format_layer_table(layer_table(m, LECTURE_INPUT), unit="K")
     with pytest.raises(InputError, match=r"\(1D\) is not supported"):
         layer_table(_Conv1dOnClip(), (3, 4, 5, 6))
-    with pytest.raises(InputError, match=r"forward failed on a meta tensor of shape"):
+    with pytest.raises(InputError, match=r"forward failed on meta tensors of shape"):
         layer_table(nn.Conv2d(3, 3, 3), (3, 4, 5, 6))
 
 
@@ -333,7 +335,7 @@ def test_image_models_reproduce_torchvision_published_costs():
     assert next(r for r in a if r.name == "features.3").receptive_field == (1, 51, 51)
     text = format_layer_table(a)
     assert "RF (H x W)" in text and "11 x 11" in text
-    with pytest.raises(InputError, match=r"\(C, H, W\)"):
+    with pytest.raises(InputError, match=r"read as \(P, D\) points"):
         layer_table(alexnet, (224, 224))
 
 
@@ -349,11 +351,75 @@ def test_model_layer_table_by_name():
     gen = model_layer_table("voxel-gen", model_kwargs={"latent_dim": 8})
     up = next(r for r in gen if r.layer.startswith("ConvTranspose3d"))
     assert up.macs == (128 * 4 ** 3) * 128 * 4 ** 3  # in_elems (128 x 4³) * C_out * k³
-    with pytest.raises(InputError, match="takes an image and query points"):
-        model_layer_table("occnet")
+    with pytest.raises(InputError, match="pixel2mesh takes an image, the camera K"):
+        model_layer_table("pixel2mesh")
     with pytest.raises(InputError, match="name: expected one of"):
         model_layer_table("resnet-9000")
     with pytest.raises(InputError, match="does not take 'bogus'"):
         model_layer_table("c3d", model_kwargs={"bogus": 1})
     with pytest.raises(InputError, match="alexnet cannot be built"):
         model_layer_table("alexnet", model_kwargs={"bogus": 1})
+
+
+def test_point_model_receptive_field_is_one_point_until_the_max_pool():
+    """PointNet (Qi et al. 2017): the shared MLP sees one point (RF 1 pt), the layers after the
+    symmetric max see all P points; MACs of a shared 1x1 conv are P * C_in * C_out."""
+    from spacetime.analysis import model_layer_table
+
+    rows = model_layer_table("pointnet", (512, 3))
+    assert rows[0].name == "input" and rows[0].output_shape == (512, 3)
+    mlp = [r for r in rows if r.name.startswith("mlp.")]
+    assert [r.output_shape for r in mlp][-1] == (1024, 512)
+    assert all(r.receptive_field == (1, 1, 1) for r in mlp)
+    assert mlp[-1].macs == 512 * 128 * 1024
+    head = [r for r in rows if r.name.startswith("classifier.")]
+    assert head and all(r.receptive_field == (1, 1, 512) for r in head)
+    text = format_layer_table(rows)
+    assert "RF (points)" in text and "512 pts" in text and "1 pts" in text
+    seg = model_layer_table("pointnet-seg")  # tabled without its integer category input
+    assert seg[-1].output_shape[1] == 1024 and seg[-1].receptive_field == (1, 1, 1)
+
+
+def test_several_inputs_two_stream_and_occupancy_network():
+    """Two inputs by name: each row's receptive field is measured in the input its data path
+    comes from, and ``inputs`` lists every input it depends on (the late fusion: both)."""
+    from spacetime.analysis import model_layer_table
+
+    rows = model_layer_table("two-stream", {"rgb": (3, 64, 64), "flow": (10, 64, 64)},
+                             model_kwargs={"fusion": "linear"})
+    assert rows.inputs == {"rgb": (3, 64, 64), "flow": (10, 64, 64)}
+    assert [r.name for r in rows[:2]] == ["input:rgb", "input:flow"]
+    conv = {r.name: r for r in rows if r.name.endswith("encoder.conv1")}
+    assert conv["spatial.encoder.conv1"].source == "rgb"
+    assert conv["temporal.encoder.conv1"].source == "flow"
+    assert conv["temporal.encoder.conv1"].params == 10 * 64 * 9  # num_flows=5 from the shape
+    fuse = next(r for r in rows if r.name == "fuse_fc")
+    assert fuse.inputs == ("rgb", "flow") and fuse.receptive_field == (1, 64, 64)
+    text = format_layer_table(rows)
+    assert "from" in text.splitlines()[0] and "rgb+flow" in text and "(flow)" in text
+    with pytest.raises(InputError, match="takes 2 inputs"):
+        model_layer_table("two-stream", (3, 64, 64))
+    with pytest.raises(InputError, match="2L channels"):
+        model_layer_table("two-stream", {"rgb": (3, 64, 64), "flow": (9, 64, 64)})
+
+    occ = model_layer_table("occnet")
+    assert list(occ.inputs) == ["images", "points"]
+    decoder = [r for r in occ if r.name.startswith("blocks.0.fc")]
+    assert decoder and all(r.inputs == ("images", "points") and r.source == "points"
+                           for r in decoder)
+    assert all(r.receptive_field == (1, 1, 1) for r in decoder)  # one query point each
+    encoder = next(r for r in occ if r.name == "encoder.fc")
+    assert encoder.inputs == ("images",) and encoder.receptive_field == (1, 64, 64)
+
+
+def test_modules_first_imported_while_tabling_keep_cpu_constants():
+    """Builders run under ``torch.device("meta")``; a module they import lazily (pointnet-seg
+    reads the part names from the procedural shapes) must not create its constants on meta."""
+    import subprocess
+    import sys
+
+    code = ("from spacetime.analysis import model_layer_table\n"
+            "model_layer_table('pointnet-seg')\n"
+            "from spacetime.shapes.datasets import procedural\n"
+            "assert procedural._RX.device.type == 'cpu', procedural._RX.device\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -32,14 +32,27 @@ def test_table_toy_slow_fusion_default_input(capsys):
     assert "12 x 5 x 16 x 16" in pool and "6 x 6 x 6" in pool
 
 
+def test_table_points_and_several_inputs(capsys):
+    assert main(["video", "table", "pointnet", "--input", "256,3"]) == 0
+    assert "input 256 x 3" in capsys.readouterr().out
+    assert main(["video", "table", "two-stream", "--input", "rgb=3,64,64",
+                 "--input", "flow=10,64,64"]) == 0
+    out = capsys.readouterr().out
+    assert "input rgb 3 x 64 x 64 + flow 10 x 64 x 64" in out
+    assert "temporal.encoder.conv1" in out and "(flow)" in out
+
+
 def test_table_errors(capsys):
     with pytest.raises(SystemExit):
         main(["video", "table", "nope"])
     assert "invalid choice: 'nope'" in capsys.readouterr().err
     assert main(["video", "table", "c3d", "--input", "3,16,112"]) == 1
     assert "input_shape: c3d takes a clip or voxel grid (C, T, H, W)" in capsys.readouterr().err
-    assert main(["video", "table", "pointnet"]) == 1
-    assert "pointnet takes a point set" in capsys.readouterr().err
+    assert main(["video", "table", "pointnet", "--input", "3,64,64"]) == 1
+    assert "pointnet takes a point set (P, D)" in capsys.readouterr().err
+    assert main(["video", "table", "two-stream", "--input", "3,64,64",
+                 "--input", "10,64,64"]) == 1
+    assert "several inputs need names" in capsys.readouterr().err
     assert main(["video", "table", "c3d", "--model-kwargs", '{"bogus": 1}']) == 1
     assert "does not take 'bogus'" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -1,14 +1,16 @@
-"""Layer tables of any registered model by name: the video models, the image-input 3D models,
-the voxel classifier, and the lecture's 2D references (AlexNet, VGG-16 from torchvision).
+"""Layer tables of any registered model by name: the video models, the 3D models, the voxel
+classifier, and the lecture's 2D references (AlexNet, VGG-16 from torchvision).
 
 :func:`model_layer_table` builds the model on the meta device (no memory) and picks the input
 the model takes: a clip ``(3, 16, 112, 112)`` for video models (``(3, 20, 64, 64)`` for the
-lecture's ``toy-*`` models), a frame ``(3, 112, 112)`` for the spatial stream and a flow stack
-``(2L, 112, 112)`` for the temporal stream, an image ``(3, S, S)`` for AlexNet / VGG-16 (224) and
-the image → 3D models (their ``image_size``), a voxel grid ``(1, S, S, S)`` for VoxNet. Models
-whose forward takes several inputs or point sets (two-stream's fusion, PointNet, occupancy
-networks, Pixel2Mesh) and the octree generator (data-dependent sizes) are refused with a clear
-message.
+lecture's ``toy-*`` models), a frame ``(3, 112, 112)`` for the spatial stream, a flow stack
+``(2L, 112, 112)`` for the temporal stream and both (``{"rgb": ..., "flow": ...}``) for the
+two-stream network, an image ``(3, S, S)`` for AlexNet / VGG-16 (224) and the image → 3D models
+(their ``image_size``), an image and 2048 query points for the occupancy network, 1024 points
+``(1024, 3)`` for PointNet (the part segmenter is tabled without its category one-hot input,
+``use_category=False``, as it takes integer categories) and a voxel grid ``(1, S, S, S)`` for
+VoxNet. Pixel2Mesh (it takes K and depths beside the image) and the octree generator
+(data-dependent sizes) are refused with a clear message.
 """
 
 from __future__ import annotations
@@ -41,15 +43,12 @@ def _vgg16(**kw: Any) -> nn.Module:
 #: the lecture's 2D references (torchvision architectures, random weights)
 IMAGE_CLASSIFIERS: dict[str, Callable[..., nn.Module]] = {"alexnet": _alexnet, "vgg16": _vgg16}
 
-#: shape models whose forward takes more than one image-like tensor
+#: models whose layer table cannot be traced, and why
 _UNSUPPORTED = {
-    "pointnet": "takes a point set (N, P, 3)",
-    "occnet": "takes an image and query points",
-    "pixel2mesh": "takes an image, K and depths",
+    "pixel2mesh": "takes an image, the camera K and per-vertex depths, and grows its mesh "
+                  "(table its image encoder: vgg16 or the image → 3D models)",
     "octree-gen": "grows its octree from its own predictions (data-dependent sizes cannot be "
                   "traced on the meta device)",
-    "two-stream": "takes an RGB frame and a flow stack (table the spatial-stream and "
-                  "temporal-stream models one by one)",
 }
 
 
@@ -69,25 +68,56 @@ def table_model_names() -> list[str]:
     return sorted(_registry())
 
 
-def _default_input(name: str, family: str, kwargs: Mapping[str, Any]) -> tuple[int, ...]:
+Shape = tuple[int, ...]
+
+
+def _default_input(name: str, family: str, kwargs: Mapping[str, Any]) -> Shape | dict[str, Shape]:
     if family == "image":
         return (3, 224, 224)
     if family == "shapes":
         if name == "voxnet":
             s = int(kwargs.get("input_size", 30))
             return (1, s, s, s)
+        if name in ("pointnet", "pointnet-seg"):
+            return (1024, 3)
         s = int(kwargs.get("image_size", 64))
+        if name == "occnet":
+            return {"images": (3, s, s), "points": (2048, 3)}
         return (3, s, s)
     if name == "spatial-stream":
         return (3, 112, 112)
     if name == "temporal-stream":
         return (2 * int(kwargs.get("num_flows", 10)), 112, 112)
+    if name == "two-stream":
+        return {"rgb": (3, 112, 112), "flow": (2 * int(kwargs.get("num_flows", 10)), 112, 112)}
     return (3, 20, 64, 64) if name.startswith("toy-") else (3, 16, 112, 112)
+
+
+_WHAT = {2: "a point set (P, D)", 3: "an image (C, H, W)",
+         4: "a clip or voxel grid (C, T, H, W)"}
+
+
+def _check_against(name: str, shape: Any, default: Shape | dict[str, Shape]
+                   ) -> Shape | dict[str, Shape]:
+    """``shape`` given for ``name``, checked against the kind of input(s) the model takes."""
+    if isinstance(default, dict):
+        if not isinstance(shape, Mapping) or list(shape) != list(default):
+            want = ", ".join(f"{k}={_WHAT[len(v)]}" for k, v in default.items())
+            raise InputError(f"input_shape: {name} takes {len(default)} inputs, a dict "
+                             f"{{{want}}} in this order, got {shape!r}")
+        for k, v in shape.items():
+            if not isinstance(v, Sequence) or len(v) != len(default[k]):
+                raise InputError(f"input_shape[{k!r}]: {name} takes {_WHAT[len(default[k])]} "
+                                 f"there, got {v!r}")
+        return {k: tuple(v) for k, v in shape.items()}
+    if isinstance(shape, Mapping) or not isinstance(shape, Sequence) or len(shape) != len(default):
+        raise InputError(f"input_shape: {name} takes {_WHAT[len(default)]}, got {shape!r}")
+    return tuple(shape)
 
 
 def model_layer_table(
     name: str,
-    input_shape: Sequence[int] | None = None,
+    input_shape: Sequence[int] | Mapping[str, Sequence[int]] | None = None,
     *,
     num_classes: int | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
@@ -98,8 +128,9 @@ def model_layer_table(
     Args:
         name: one of :func:`table_model_names` (video models, 3D models, ``alexnet``,
             ``vgg16``).
-        input_shape: ``(C, T, H, W)`` or ``(C, H, W)``; default: what the model takes (module
-            docstring).
+        input_shape: ``(C, T, H, W)``, ``(C, H, W)``, ``(P, D)``, or a dict of those for models
+            with several inputs (``{"rgb": (3, 112, 112), "flow": (20, 112, 112)}``, in the
+            forward's order); default: what the model takes (module docstring).
         num_classes: classifiers' classes (default: 101 for video, 1000 for the 2D references,
             10 for VoxNet).
         model_kwargs: further builder arguments.
@@ -109,8 +140,7 @@ def model_layer_table(
     if name not in reg:
         raise InputError(f"name: expected one of {', '.join(sorted(reg))}, got {name!r}")
     if name in _UNSUPPORTED:
-        raise InputError(f"name: {name} {_UNSUPPORTED[name]}; layer tables take one clip, "
-                         "image or voxel-grid input")
+        raise InputError(f"name: {name} {_UNSUPPORTED[name]}; it has no layer table")
     family, builder = reg[name]
     kwargs = dict(model_kwargs or {})
     params = inspect.signature(builder).parameters
@@ -118,11 +148,16 @@ def model_layer_table(
     if "num_classes" in params or family == "image":
         kwargs.setdefault("num_classes", default_classes if num_classes is None else num_classes)
     default = _default_input(name, family, kwargs)
-    shape = tuple(input_shape) if input_shape is not None else default
-    if len(shape) != len(default):
-        what = "a clip or voxel grid (C, T, H, W)" if len(default) == 4 else "an image (C, H, W)"
-        raise InputError(f"input_shape: {name} takes {what}, got {shape!r}")
-    if family == "video":  # builders that need the clip geometry
+    shape = default if input_shape is None else _check_against(name, input_shape, default)
+    if name == "pointnet-seg":
+        kwargs.setdefault("use_category", False)
+    flow = shape.get("flow") if isinstance(shape, dict) else shape
+    if name in ("temporal-stream", "two-stream") and flow is not None and "num_flows" in params:
+        if flow[0] % 2:
+            raise InputError(f"input_shape: the flow stack of {name} has 2L channels (x and y "
+                             f"of L flows), got {flow[0]}")
+        kwargs.setdefault("num_flows", flow[0] // 2)
+    if family == "video" and not isinstance(shape, dict):  # builders that need clip geometry
         if "num_frames" in params and len(shape) == 4:
             kwargs.setdefault("num_frames", shape[1])
         if "frame_size" in params:

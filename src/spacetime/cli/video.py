@@ -26,6 +26,7 @@ from spacetime.cli._args import (
     print_json,
     train_options,
 )
+from spacetime.errors import InputError
 
 __all__ = ["register", "DATA_HELP"]
 #: the ``--data`` forms (spacetime.video.datasets.VIDEO_DATA_FORMS)
@@ -129,10 +130,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     tb.add_argument("model", choices=LazyChoices(_table_names), metavar="MODEL",
                     help="one of: %(choices)s")
-    tb.add_argument("--input", type=int_list, default=None, metavar="C,T,H,W",
-                    help="input shape, C,T,H,W (clips) or C,H,W (images) (default: what the "
-                    "model takes: 3,16,112,112; 3,20,64,64 for toy-*; 3,224,224 for alexnet / "
-                    "vgg16)")
+    tb.add_argument("--input", type=_named_shape, action="append", default=None,
+                    metavar="[NAME=]SHAPE",
+                    help="input shape: C,T,H,W (clips, voxel grids), C,H,W (images) or P,D "
+                    "(point sets); for models with several inputs repeat it with names in the "
+                    "forward's order, e.g. --input rgb=3,112,112 --input flow=20,112,112 "
+                    "(default: what the model takes: 3,16,112,112; 3,20,64,64 for toy-*; "
+                    "3,224,224 for alexnet / vgg16; 1024,3 for pointnet; rgb + flow for "
+                    "two-stream; images + points for occnet)")
     tb.add_argument("--num-classes", type=int, default=None,
                     help="classes (default 101 for video models, 1000 for alexnet / vgg16)")
     tb.add_argument("--model-kwargs", type=json_dict, default={})
@@ -142,14 +147,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tb.set_defaults(func=_cmd_table)
 
 
+def _named_shape(text: str) -> tuple[str | None, tuple[int, ...]]:
+    """``"3,112,112"`` → ``(None, (3, 112, 112))``; ``"rgb=3,112,112"`` → ``("rgb", ...)``."""
+    name, sep, dims = text.rpartition("=")
+    if sep and not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=SHAPE or SHAPE, got {text!r}")
+    return (name or None), int_list(dims)
+
+
 def _cmd_table(args: argparse.Namespace) -> int:
     from spacetime.analysis import format_layer_table, model_layer_table
 
-    rows = model_layer_table(args.model, args.input, num_classes=args.num_classes,
+    given = args.input or []
+    named = [name for name, _ in given if name is not None]
+    if named and len(named) != len(given):
+        raise InputError(f"--input: name every input or none (NAME=SHAPE), got "
+                         f"{[f'{n}=' if n else '' for n, _ in given]}")
+    if len(set(named)) != len(named):
+        raise InputError(f"--input: each name once, got {named}")
+    if len(given) > 1 and not named:
+        raise InputError("--input: several inputs need names, e.g. --input rgb=3,112,112 "
+                         "--input flow=20,112,112")
+    shape_arg: tuple[int, ...] | dict[str, tuple[int, ...]] | None = (
+        dict(given) if named else (given[0][1] if given else None))
+    rows = model_layer_table(args.model, shape_arg, num_classes=args.num_classes,
                              model_kwargs=args.model_kwargs, all_layers=args.all_layers)
-    shape = rows.input_shape
+    shapes = " + ".join(
+        (f"{k} " if len(rows.inputs) > 1 else "") + " x ".join(map(str, v))
+        for k, v in rows.inputs.items())
     classes = f"  ({args.num_classes} classes)" if args.num_classes is not None else ""
-    print(f"{args.model}  input {' x '.join(map(str, shape))}{classes}")
+    print(f"{args.model}  input {shapes}{classes}")
     print(format_layer_table(rows, unit=args.unit))
     return 0
 

@@ -80,7 +80,8 @@ PART_NAMES: tuple[str, ...] = tuple(f"{c}/{p}" for c in CATEGORIES for p in PART
 CATEGORY_PARTS: dict[str, tuple[int, ...]] = {
     c: tuple(PART_NAMES.index(f"{c}/{p}") for p in PARTS[c]) for c in CATEGORIES}
 
-_RX = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+_RX = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]], dtype=torch.float64,
+                   device="cpu")  # CPU even when first imported under a meta device
 
 
 def _ry(angle: float) -> torch.Tensor:

@@ -34,7 +34,8 @@ from spacetime.shapes.structures.octree import EMPTY, FULL, MIXED
 
 __all__ = ["OctreeGenerator", "OctreeOutput", "octree_gen", "octree_targets", "octree_loss"]
 
-_CHILD = torch.tensor([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=torch.int64)
+_CHILD = torch.tensor([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=torch.int64,
+                      device="cpu")
 
 
 @dataclass

@@ -43,7 +43,7 @@ __all__ = ["Octree", "EMPTY", "FULL", "MIXED", "VALUE"]
 EMPTY, FULL, MIXED, VALUE = 0, 1, 2, 3
 
 _CHILD_OFFSETS = torch.tensor(
-    [[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=torch.int64
+    [[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=torch.int64, device="cpu"
 )  # (8, 3) zyx
 
 

@@ -17,7 +17,7 @@ __all__ = ["PALETTE", "overlay_predictions", "second_view", "save_png", "contact
 
 #: colours of successive objects
 PALETTE = torch.tensor([[0.9, 0.25, 0.2], [0.2, 0.6, 0.95], [0.3, 0.8, 0.3], [0.95, 0.75, 0.1],
-                        [0.7, 0.35, 0.9], [0.1, 0.8, 0.8]])
+                        [0.7, 0.35, 0.9], [0.1, 0.8, 0.8]], device="cpu")
 
 
 def overlay_predictions(
