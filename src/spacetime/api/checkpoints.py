@@ -359,33 +359,62 @@ def read_spec(checkpoint: str | os.PathLike) -> ModelSpec:
 
 
 def load_model(
-    checkpoint: str | os.PathLike | LoadedModel,
+    checkpoint: str | os.PathLike | LoadedModel | None = None,
     *,
     device: str = "auto",
     families: tuple[str, ...] | None = None,
+    weights: str | os.PathLike | None = None,
+    from_format: str | None = None,
+    **convert_options: Any,
 ) -> LoadedModel:
-    """Rebuild the model of any spacetime checkpoint, with its weights, in eval mode.
+    """Rebuild the model of any spacetime checkpoint, with its weights, in eval mode; or
+    convert a peer's weight file on the fly.
 
     Args:
-        checkpoint: a checkpoint file (``RUN/checkpoints/best.pt``), or an already
-            :class:`LoadedModel` (returned as is, moved to ``device``).
+        checkpoint: a checkpoint file (``RUN/checkpoints/best.pt``, or one written by
+            ``spacetime weights convert``), or an already :class:`LoadedModel` (returned as
+            is, moved to ``device``).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:N``.
         families: accept only these families (the message names the one found).
+        weights: the same as ``checkpoint`` (a spacetime checkpoint), or with ``from_format``
+            a peer's weight file (``c3d.pickle``, a torchvision ``.pth``, ...).
+        from_format: a :data:`spacetime.weights.FORMATS` name: convert ``weights`` (or
+            ``checkpoint``) in memory, as ``spacetime weights convert`` does, without writing.
+        **convert_options: the format's options (e.g. ``classes="classInd.txt"``).
 
     Raises:
         MissingFileError / FileFormatError: no such file, not a spacetime checkpoint, weights
-        that do not fit the described model.
+        that do not fit the described model. InputError: both or neither of ``checkpoint`` and
+        ``weights``, options without ``from_format``, an unknown format.
     """
     from spacetime.engine import load_checkpoint, resolve_device
 
+    if (checkpoint is None) == (weights is None):
+        raise InputError("checkpoint / weights: pass exactly one (got "
+                         f"{'both' if checkpoint is not None else 'neither'})")
+    path = checkpoint if checkpoint is not None else weights
+    if convert_options and from_format is None:
+        raise InputError(f"{', '.join(sorted(convert_options))}: conversion options need "
+                         "from_format=...")
     dev = resolve_device(device)
-    if isinstance(checkpoint, LoadedModel):
-        loaded = checkpoint
+    if isinstance(path, LoadedModel):
+        if from_format is not None:
+            raise InputError("from_format: applies to a weight file, not a LoadedModel")
+        loaded = path
         loaded.model.to(dev)
         loaded.device = dev
+    elif from_format is not None:
+        from spacetime.weights import convert_state_dict, read_peer_file
+
+        source = f"weights {str(path)!r} ({from_format})"
+        model, meta, _ = convert_state_dict(read_peer_file(path), from_format,
+                                            **convert_options)
+        spec = ModelSpec.from_meta(meta, source)
+        _check_classes(spec, source)
+        loaded = LoadedModel(model.to(dev).eval(), spec, Path(path), epoch=None, device=dev)
     else:
-        source = f"checkpoint {str(checkpoint)!r}"
-        state = load_checkpoint(checkpoint, map_location="cpu")
+        source = f"checkpoint {str(path)!r}"
+        state = load_checkpoint(path, map_location="cpu")
         spec = ModelSpec.from_meta(state.get("meta"), source)
         _check_classes(spec, source)
         model = build_model(spec)
@@ -395,7 +424,7 @@ def load_model(
         except (RuntimeError, KeyError) as exc:
             raise FileFormatError(f"{source}: weights do not fit {spec.model} "
                                   f"({str(exc)[:300]})") from exc
-        loaded = LoadedModel(model.to(dev).eval(), spec, Path(checkpoint),
+        loaded = LoadedModel(model.to(dev).eval(), spec, Path(path),
                              epoch=state.get("epoch"), best=dict(state.get("best") or {}),
                              device=dev)
     if families is not None and loaded.spec.family not in families:

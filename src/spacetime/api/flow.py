@@ -227,11 +227,17 @@ def train(
                            init_epe=init, final_epe=final)
 
 
-def load_model(checkpoint: str | os.PathLike | LoadedModel, *, device: str = "auto"
-               ) -> LoadedModel:
+def load_model(checkpoint: str | os.PathLike | LoadedModel | None = None, *,
+               device: str = "auto", weights: str | os.PathLike | None = None,
+               from_format: str | None = None, **convert_options: Any) -> LoadedModel:
     """Rebuild a RAFT from a ``flow`` checkpoint (architecture, correlation levels and
-    weights; no other input), in eval mode on ``device``."""
-    return _load_any(checkpoint, device=device, families=("flow",))
+    weights; no other input), in eval mode on ``device``.
+
+    ``weights=PATH, from_format=NAME`` converts a peer's weight file in memory instead
+    (:data:`spacetime.weights.FORMATS`; options such as ``classes=`` go to the format).
+    """
+    return _load_any(checkpoint, device=device, families=("flow",), weights=weights,
+                     from_format=from_format, **convert_options)
 
 
 def _method_name(target: Any) -> str | None:

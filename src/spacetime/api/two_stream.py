@@ -214,10 +214,16 @@ def _stage_args(stage: str) -> set[str]:
     return set(inspect.signature(fn).parameters)
 
 
-def load_model(checkpoint: str | os.PathLike | LoadedModel, *, device: str = "auto"
-               ) -> LoadedModel:
-    """Rebuild a two-stream network (or one of its stages) from a checkpoint."""
-    return _load_any(checkpoint, device=device, families=("two-stream",))
+def load_model(checkpoint: str | os.PathLike | LoadedModel | None = None, *,
+               device: str = "auto", weights: str | os.PathLike | None = None,
+               from_format: str | None = None, **convert_options: Any) -> LoadedModel:
+    """Rebuild a two-stream network (or one of its stages) from a checkpoint.
+
+    ``weights=PATH, from_format=NAME`` converts a peer's weight file in memory instead
+    (:data:`spacetime.weights.FORMATS`; options such as ``classes=`` go to the format).
+    """
+    return _load_any(checkpoint, device=device, families=("two-stream",), weights=weights,
+                     from_format=from_format, **convert_options)
 
 
 def _table(res: Mapping[str, Any], num_clips: int) -> str:

@@ -161,10 +161,16 @@ def train(
                        last, dict(trainer.best), history, len(train_ds), len(val_ds))
 
 
-def load_model(checkpoint: str | os.PathLike | LoadedModel, *, device: str = "auto"
-               ) -> LoadedModel:
-    """Rebuild a video (or two-stream) classifier from a checkpoint (no other input)."""
-    return _load_any(checkpoint, device=device, families=("video", "two-stream"))
+def load_model(checkpoint: str | os.PathLike | LoadedModel | None = None, *,
+               device: str = "auto", weights: str | os.PathLike | None = None,
+               from_format: str | None = None, **convert_options: Any) -> LoadedModel:
+    """Rebuild a video (or two-stream) classifier from a checkpoint (no other input).
+
+    ``weights=PATH, from_format=NAME`` converts a peer's weight file in memory instead
+    (:data:`spacetime.weights.FORMATS`; options such as ``classes=`` go to the format).
+    """
+    return _load_any(checkpoint, device=device, families=("video", "two-stream"), weights=weights,
+                     from_format=from_format, **convert_options)
 
 
 def _metrics_table(res: Mapping[str, Any], num_clips: int) -> str:

@@ -38,6 +38,7 @@ from spacetime.video.models.blocks import (
     infer_output_shape,
     init_weights,
 )
+from spacetime.video.models.image_encoders import DEFAULT_CHANNELS, image_encoder
 
 __all__ = [
     "SingleFrame",
@@ -277,13 +278,17 @@ class SlowFusion(nn.Module):
 def single_frame(
     *,
     num_classes: int,
-    channels: Sequence[int] = (64, 128, 256, 512),
+    channels: Sequence[int] = DEFAULT_CHANNELS,
     norm: bool = True,
     dropout: float = 0.0,
+    encoder: str = "conv-stack",
 ) -> SingleFrame:
-    """:class:`SingleFrame` on a VGG-style 2D CNN (:func:`conv_stack_2d` with ``channels``)."""
-    channels = tuple(channels)
-    model = SingleFrame(conv_stack_2d(channels, norm=norm), channels[-1], num_classes, dropout)
+    """:class:`SingleFrame` on a VGG-style 2D CNN (:func:`conv_stack_2d` with ``channels``), or
+    on a torchvision ImageNet architecture (``encoder="resnet18"``, ``"vgg16"``, ...: see
+    :mod:`~spacetime.video.models.image_encoders`; ImageNet weights map onto it with
+    :mod:`spacetime.weights`)."""
+    enc, dim = image_encoder(encoder, channels=channels, norm=norm)
+    model = SingleFrame(enc, dim, num_classes, dropout)
     init_weights(model)
     return model
 
@@ -312,13 +317,15 @@ def late_fusion_fc(
 def late_fusion_pool(
     *,
     num_classes: int,
-    channels: Sequence[int] = (64, 128, 256, 512),
+    channels: Sequence[int] = DEFAULT_CHANNELS,
     norm: bool = True,
     dropout: float = 0.0,
+    encoder: str = "conv-stack",
 ) -> LateFusionPool:
-    """:class:`LateFusionPool` on a VGG-style 2D CNN."""
-    channels = tuple(channels)
-    model = LateFusionPool(conv_stack_2d(channels, norm=norm), channels[-1], num_classes, dropout)
+    """:class:`LateFusionPool` on a VGG-style 2D CNN, or on a torchvision ImageNet architecture
+    (``encoder=``, as in :func:`single_frame`)."""
+    enc, dim = image_encoder(encoder, channels=channels, norm=norm)
+    model = LateFusionPool(enc, dim, num_classes, dropout)
     init_weights(model)
     return model
 

@@ -48,6 +48,7 @@ from torch import nn
 from spacetime.checks import check_in, check_int, check_tensor
 from spacetime.errors import InputError
 from spacetime.video.models.blocks import conv_stack_2d, init_weights
+from spacetime.video.models.image_encoders import image_encoder
 
 __all__ = [
     "FUSIONS",
@@ -299,10 +300,13 @@ def spatial_stream(
     channels: Sequence[int] = _DEFAULT_CHANNELS,
     norm: bool = True,
     dropout: float = 0.5,
+    encoder: str = "conv-stack",
 ) -> SpatialStream:
-    """:class:`SpatialStream` on a VGG-style 2D CNN (:func:`conv_stack_2d` with ``channels``)."""
-    channels = tuple(channels)
-    model = SpatialStream(conv_stack_2d(channels, norm=norm), channels[-1], num_classes, dropout)
+    """:class:`SpatialStream` on a VGG-style 2D CNN (:func:`conv_stack_2d` with ``channels``), or
+    on a torchvision ImageNet architecture (``encoder="resnet18"``, ...: see
+    :mod:`~spacetime.video.models.image_encoders`)."""
+    enc, dim = image_encoder(encoder, channels=channels, norm=norm)
+    model = SpatialStream(enc, dim, num_classes, dropout)
     init_weights(model)
     return model
 

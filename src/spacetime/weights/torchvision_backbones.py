@@ -1,0 +1,161 @@
+"""torchvision's ImageNet classifiers (ResNet-18 … 152, He et al. CVPR 2016; VGG-11 … 19 with
+and without batch norm, Simonyan & Zisserman ICLR 2015) as the frame encoder and head of our
+2D-per-frame video models.
+
+The file is a state dict saved by ``torch.save(model.state_dict())`` (what torchvision's
+``weights=`` downloads land as, e.g. ``resnet18-f37072fd.pth`` in ``~/.cache/torch/hub/
+checkpoints``); the architecture is recognised from its key set. The models built for it take
+``encoder=<arch>`` (:mod:`spacetime.video.models.image_encoders`), which lays torchvision's
+modules out under ``encoder.``:
+
+==================  =========================================  ==============================
+torchvision key     ours                                       note
+==================  =========================================  ==============================
+``conv1.*`` …       ``encoder.conv1.*`` … ``encoder.layer4.*``  ResNet body
+``layer4.*``
+``fc.*``            ``fc.*``                                    ResNet head (1000 classes)
+``features.*``      ``encoder.features.*``                      VGG convolutions
+``classifier.0/3``  ``encoder.classifier.0/3``                  VGG fc6 / fc7
+``classifier.6``    ``fc.*``                                    VGG fc8 (1000 classes)
+==================  =========================================  ==============================
+
+Target models (``model=``): ``single-frame`` (the default: each frame classified, the
+probabilities averaged, Karpathy et al. 2014), ``late-fusion-pool`` (frame features averaged
+over time, then the ImageNet head) and ``spatial-stream`` (the middle frame of a clip, the
+two-stream network's appearance stream). Models whose first layer or head has no ImageNet
+counterpart are refused: ``late-fusion-fc`` (an MLP over all frames' maps), ``early-fusion``
+(a ``3T``-channel first conv), ``temporal-stream`` / ``two-stream`` (a ``2L``-channel flow
+stack), ``slow-fusion`` / ``c3d`` / video ResNets (3D convolutions) and the image → 3D shape
+models (small GroupNorm CNN encoders, not ResNet / VGG shaped).
+
+Inputs: RGB in ``[0, 1]`` normalised by the ImageNet mean ``(0.485, 0.456, 0.406)`` and std
+``(0.229, 0.224, 0.225)``; frames resized to short side 256 and centre cropped to 224 (the
+ImageNet evaluation recipe); 1000 classes in torchvision's order (names from torchvision).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+
+from spacetime.checks import check_int
+from spacetime.errors import InputError
+from spacetime.weights.formats import Converted, PeerFile, WeightFormat, class_names
+
+__all__ = [
+    "TORCHVISION_FORMATS",
+    "TORCHVISION_TARGETS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "torchvision_architecture",
+    "convert_torchvision",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: our models that host a torchvision ImageNet classifier exactly
+TORCHVISION_TARGETS = ("single-frame", "late-fusion-pool", "spatial-stream")
+_REFUSED = {
+    "late-fusion-fc": "its head is an MLP over every frame's feature map",
+    "early-fusion": "its first conv takes 3T channels (all frames stacked)",
+    "temporal-stream": "it reads 2L-channel optical-flow stacks",
+    "two-stream": "its temporal stream reads 2L-channel optical-flow stacks",
+    "slow-fusion": "it is a 3D CNN",
+    "c3d": "it is a 3D CNN (use --from c3d-sports1m or mmaction2-c3d)",
+}
+
+
+@functools.cache
+def _key_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    """torchvision ``arch``'s state-dict keys and shapes (built on the meta device)."""
+    import torch
+    import torchvision
+
+    with torch.device("meta"):
+        model = getattr(torchvision.models, arch)(weights=None)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def torchvision_architecture(peer: PeerFile) -> str:
+    """The torchvision architecture whose key set the file has (``resnet18``, ``vgg16_bn``,
+    ...): the exact match, else the closest one (the conversion then lists the differences)."""
+    from spacetime.video.models.image_encoders import IMAGE_ENCODERS
+
+    keys = set(peer.state_dict)
+    best, score = IMAGE_ENCODERS[1], -1.0
+    for arch in IMAGE_ENCODERS[1:]:
+        theirs = set(_key_shapes(arch))
+        if theirs == keys:
+            return arch
+        jaccard = len(theirs & keys) / max(1, len(theirs | keys))
+        if jaccard > score:
+            best, score = arch, jaccard
+    return best
+
+
+def _imagenet_classes() -> list[str] | None:
+    try:  # torchvision ships the 1000 names with its weight enums
+        from torchvision.models._meta import _IMAGENET_CATEGORIES
+    except ImportError:  # pragma: no cover - private module moved
+        return None
+    return list(_IMAGENET_CATEGORIES)
+
+
+def convert_torchvision(
+    peer: PeerFile,
+    *,
+    model: str = "single-frame",
+    frames: int = 16,
+    size: int = 224,
+    classes: str | os.PathLike | Sequence[str] | None = None,
+) -> Converted:
+    """A torchvision ImageNet ResNet / VGG state dict → ``model`` with ``encoder=<arch>``.
+
+    Args:
+        model: ``single-frame``, ``late-fusion-pool`` or ``spatial-stream``.
+        frames: clip length ``T`` stored in the preprocessing (frames read per clip).
+        size: crop size (default 224; the short side is resized to ``size * 256 / 224``).
+        classes: output names (default: torchvision's ImageNet names for 1000 outputs).
+    """
+    if model not in TORCHVISION_TARGETS:
+        why = _REFUSED.get(model, "it has no ResNet / VGG-shaped 2D RGB encoder")
+        raise InputError(f"model: torchvision ImageNet weights cannot be mapped onto {model!r} "
+                         f"({why}); they fit {', '.join(TORCHVISION_TARGETS)}")
+    check_int(frames, "frames", min_value=1)
+    check_int(size, "size", min_value=32)
+    arch = torchvision_architecture(peer)
+    head = "fc" if arch.startswith("resnet") else "classifier.6"
+    shape = peer.shape(f"{head}.weight")
+    default_n = _key_shapes(arch)[f"{head}.weight"][0]
+    n = shape[0] if shape is not None and len(shape) == 2 else default_n
+    names = class_names(classes, int(n), _imagenet_classes() if n == 1000 else None)
+    if head == "fc":
+        renames = [("fc.", "fc."), ("", "encoder.")]
+    else:
+        renames = [("classifier.6.", "fc."), ("features.", "encoder.features."),
+                   ("classifier.", "encoder.classifier.")]
+    pre = {"kind": "crop", "frames": int(frames), "size": int(size),
+           "resize_to": round(size * 256 / 224), "mean": list(IMAGENET_MEAN),
+           "std": list(IMAGENET_STD)}
+    return Converted({"num_classes": int(n), "encoder": arch}, names, renames, model=model,
+                     preprocess=pre, notes=[f"architecture: torchvision {arch}"])
+
+
+_TV_PRE = {"kind": "crop", "frames": 16, "size": 224, "resize_to": 256,
+           "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+
+#: the torchvision entry of :data:`spacetime.weights.FORMATS`
+TORCHVISION_FORMATS = {
+    "torchvision": WeightFormat(
+        name="torchvision",
+        description="torchvision ImageNet classifier state dict (resnet18 ... resnet152, "
+                    "vgg11 ... vgg19_bn) as the frame encoder + head of single-frame / "
+                    "late-fusion-pool / spatial-stream",
+        family="video", model="single-frame", converter=convert_torchvision,
+        preprocess=_TV_PRE,
+        source="https://download.pytorch.org/models/resnet18-f37072fd.pth (and the other "
+               "URLs in torchvision's weight enums, e.g. ResNet18_Weights.IMAGENET1K_V1.url)",
+        expects="RGB in [0, 1], ImageNet mean (0.485, 0.456, 0.406) / std (0.229, 0.224, "
+                "0.225); short side 256, centre crop 224; any clip length"),
+}

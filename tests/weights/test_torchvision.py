@@ -1,0 +1,102 @@
+"""torchvision ImageNet ResNet / VGG state dicts as the encoder + head of our per-frame video
+models: torchvision's own modules are the peer (random weights, real key/shape sets)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torchvision
+
+from spacetime.errors import InputError
+from spacetime.video.models import single_frame
+from spacetime.video.models.image_encoders import IMAGE_ENCODERS
+from spacetime.weights import convert_state_dict
+from spacetime.weights.formats import PeerFile
+from spacetime.weights.torchvision_backbones import torchvision_architecture
+
+
+def _peer(arch: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, arch)(weights=None).double().eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return model
+
+
+def _frames_logits(peer, clip):
+    """torchvision on each frame of ``clip`` ``(N, 3, T, H, W)``: ``(N, T, C)``."""
+    n, _, t, h, w = clip.shape
+    frames = clip.transpose(1, 2).reshape(n * t, 3, h, w)
+    return peer(frames).reshape(n, t, -1)
+
+
+def _assert_close(a, b, atol=1e-6):
+    diff = (a - b).abs().max().item()
+    assert diff <= atol, f"max abs difference {diff:.3g} > {atol:.1g}"
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vgg11"])
+def test_single_frame_equals_torchvision_per_frame(arch):
+    peer = _peer(arch)
+    model, meta, notes = convert_state_dict(peer.state_dict(), "torchvision")
+    assert meta["model"] == "single-frame" and meta["model_kwargs"]["encoder"] == arch
+    assert meta["classes"][0] == "tench" and len(meta["classes"]) == 1000
+    assert meta["preprocess"]["mean"] == [0.485, 0.456, 0.406]
+    assert meta["preprocess"]["std"] == [0.229, 0.224, 0.225]
+    assert meta["preprocess"]["size"] == 224 and meta["preprocess"]["resize_to"] == 256
+    clip = torch.rand(2, 3, 3, 64, 64, dtype=torch.float64, generator=torch.Generator()
+                      .manual_seed(1))
+    with torch.no_grad():
+        ours = model.double()(clip)
+        ref = _frames_logits(peer, clip).log_softmax(-1).logsumexp(1) - math.log(3)
+    _assert_close(ours, ref)
+
+
+def test_late_fusion_pool_and_spatial_stream_resnet18():
+    peer = _peer("resnet18", seed=2)
+    clip = torch.rand(1, 3, 4, 64, 64, dtype=torch.float64, generator=torch.Generator()
+                      .manual_seed(3))
+    n, _, t, h, w = clip.shape
+    late, meta, _ = convert_state_dict(peer.state_dict(), "torchvision", model="late-fusion-pool",
+                                       frames=4, size=112)
+    assert meta["preprocess"]["frames"] == 4 and meta["preprocess"]["resize_to"] == 128
+    body = torch.nn.Sequential(*list(peer.children())[:-2])
+    with torch.no_grad():
+        feats = body(clip.transpose(1, 2).reshape(n * t, 3, h, w)).mean(dim=(2, 3))
+        ref = peer.fc(feats.reshape(n, t, -1).mean(1))
+        _assert_close(late.double()(clip), ref)
+        spatial, meta, _ = convert_state_dict(peer.state_dict(), "torchvision",
+                                              model="spatial-stream")
+        _assert_close(spatial.double()(clip), peer(clip[:, :, t // 2]))
+
+
+def test_architecture_recognised_from_the_key_set():
+    for arch in IMAGE_ENCODERS[1:]:
+        with torch.device("meta"):
+            sd = getattr(torchvision.models, arch)(weights=None).state_dict()
+        assert torchvision_architecture(PeerFile(dict(sd))) == arch
+
+
+def test_refused_targets_and_changed_channels():
+    sd = _peer("resnet18").state_dict()
+    for target in ("late-fusion-fc", "early-fusion", "two-stream", "c3d", "voxel-gen"):
+        with pytest.raises(InputError, match="cannot be mapped onto"):
+            convert_state_dict(sd, "torchvision", model=target)
+    with pytest.raises(InputError, match="conv-stack encoder only"):
+        single_frame(num_classes=3, encoder="resnet18", channels=(8, 16))
+
+
+def test_other_head_size_and_classes(tmp_path):
+    peer = _peer("resnet18")
+    peer.fc = torch.nn.Linear(512, 5).double()
+    names = tmp_path / "names.txt"
+    names.write_text("a\nb\nc\nd\ne\n")
+    model, meta, _ = convert_state_dict(peer.state_dict(), "torchvision", classes=names)
+    assert meta["classes"] == list("abcde") and meta["model_kwargs"]["num_classes"] == 5
