@@ -34,6 +34,7 @@ PAGES = [
     "docs/video_data.md",
     "docs/video_models.md",
     "docs/viz.md",
+    "docs/weights.md",
 ]
 _BLOCK = re.compile(r"(<!--\s*not run:[^>]*-->\s*)?```python\n(.*?)```", re.S)
 
