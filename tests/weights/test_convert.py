@@ -197,6 +197,11 @@ def test_cli_formats_and_convert(port_sd, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == "c3d" and report["num_classes"] == 487
     assert load_model(dst, device="cpu").spec.classes[0] == "boomerang"
+    clip = _video(tmp_path)
+    assert main(["video", "predict", str(clip), "--checkpoint", str(dst), "--num-clips", "1",
+                 "--device", "cpu", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)["top"]
+    assert len(top) == 5 and top[0]["class"] in load_model(dst, device="cpu").classes
     assert main(["weights", "convert", str(src), "--from", "nope", "-o", str(dst)]) == 1
     assert "unknown weight format 'nope'" in capsys.readouterr().err
 

@@ -24,6 +24,9 @@ __all__ = [
     "video_data_options",
     "top_classes",
     "video_clips",
+    "InitialWeights",
+    "initial_weights",
+    "load_initial_weights",
 ]
 
 
@@ -210,3 +213,81 @@ def video_clips(path: str | os.PathLike, pre: Mapping[str, Any], num_clips: int,
     return torch.stack([transform(clip) for clip in frames_])
 
 
+
+
+#: builder arguments a fine-tuning run takes from its data, not from the initial weights
+_DATA_ARGUMENTS = ("num_classes", "num_frames", "frame_size", "input_size", "checkpoint")
+
+
+@dataclass
+class InitialWeights:
+    """Weights to start a training run from: ``state`` (our key names), the architecture
+    arguments they imply (``model_kwargs``, data-dependent ones removed), the input
+    normalisation they expect (``mean``, ``std``) and where they came from (``source``)."""
+
+    state: dict[str, Any]
+    model: str
+    model_kwargs: dict[str, Any]
+    mean: list[float]
+    std: list[float]
+    source: str
+
+
+def initial_weights(weights: str | os.PathLike, from_format: str | None,
+                    model: str) -> InitialWeights:
+    """Read ``weights``: a spacetime checkpoint (``from_format=None``, e.g. one written by
+    ``spacetime weights convert``) or a peer file converted in memory
+    (:data:`spacetime.weights.FORMATS`). The weights must be a ``model``.
+
+    Raises:
+        InputError: the weights are another model. MissingFileError / FileFormatError: as
+        :func:`spacetime.api.load_model`.
+    """
+    from spacetime.api.checkpoints import load_model
+
+    loaded = load_model(weights=weights, from_format=from_format, device="cpu",
+                        families=("video", "two-stream"))
+    label = f"{weights}" + (f" ({from_format})" if from_format else "")
+    if loaded.spec.model != model:
+        raise InputError(f"weights: {label} holds a {loaded.spec.model} model; this run "
+                         f"trains {model}")
+    pre = loaded.spec.preprocess
+    from spacetime.video.transforms import KINETICS_MEAN, KINETICS_STD
+
+    return InitialWeights(
+        {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}, model,
+        {k: v for k, v in loaded.spec.model_kwargs.items() if k not in _DATA_ARGUMENTS},
+        [float(v) for v in pre.get("mean", KINETICS_MEAN)],
+        [float(v) for v in pre.get("std", KINETICS_STD)], label)
+
+
+def load_initial_weights(net: Any, init: InitialWeights) -> list[str]:
+    """Copy ``init`` into ``net``: every tensor must fit except the classifier (the last
+    linear layer), which keeps its fresh init when the number of classes differs. Returns
+    the names of the re-initialised tensors.
+
+    Raises:
+        InputError: another tensor does not fit (e.g. C3D's fc6 when the clip size differs
+            from the weights'); the message lists them.
+    """
+    from torch import nn
+
+    own = net.state_dict()
+    head = [n for n, m in net.named_modules() if isinstance(m, nn.Linear)][-1:]
+    fresh, bad = [], []
+    for k, v in own.items():
+        got = init.state.get(k)
+        if got is not None and tuple(got.shape) == tuple(v.shape):
+            continue
+        if head and k.startswith(head[0] + "."):
+            fresh.append(k)
+        else:
+            have = "missing" if got is None else f"{tuple(got.shape)}"
+            bad.append(f"{k}: model {tuple(v.shape)}, weights {have}")
+    if bad:
+        raise InputError(f"weights: {init.source} does not fit the model of this run: "
+                         f"{'; '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} (train at the "
+                         "weights' clip size, e.g. frames=16, size=112 for C3D)")
+    net.load_state_dict({k: v for k, v in init.state.items() if k in own and k not in fresh},
+                        strict=False)
+    return fresh

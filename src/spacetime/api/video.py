@@ -40,6 +40,8 @@ from spacetime.api._common import (
 from spacetime.api._video_common import (
     VideoPrediction,
     clip_transform,
+    initial_weights,
+    load_initial_weights,
     preprocess_for,
     top_classes,
     video_clips,
@@ -80,6 +82,8 @@ def train(
     videos_per_class: int = 24,
     fold: int = 1,
     val_fraction: float = 0.1,
+    weights: str | os.PathLike | None = None,
+    from_format: str | None = None,
     log: Log = print,
     **options: Any,
 ) -> TrainResult:
@@ -98,6 +102,12 @@ def train(
             ``appearance``, ``all``) and training videos per class.
         fold: UCF101 / HMDB51 split 1–3.
         val_fraction: share of each class's training groups held out for validation.
+        weights: start from these weights (fine-tuning): a spacetime checkpoint, or with
+            ``from_format`` a peer's file (:data:`spacetime.weights.FORMATS`, e.g. C3D
+            Sports-1M, torchvision ImageNet). The architecture arguments come from the
+            weights, the classifier is re-initialised when the number of classes differs, and
+            clips are normalised as the weights expect (their mean / std).
+        from_format: the format of ``weights`` (None: a spacetime checkpoint).
         log: where progress lines go (rank 0 only; None: silent).
         **options: :class:`~spacetime.api.TrainOptions` fields (``out``, ``epochs``, ``lr``,
             ``batch_size``, ``device``, ``resume``, ``max_steps``, ``seed``, ...; defaults
@@ -113,6 +123,10 @@ def train(
     if model == "two-stream":  # trained in stages, with flow: its own module
         from spacetime.api import two_stream
 
+        if weights is not None or from_format is not None:
+            raise InputError("weights: initial weights are not supported for two-stream "
+                             "training; train spatial-stream from them")
+
         return two_stream.train(data, model_kwargs=model_kwargs, frames=frames, size=size,
                                 classes=classes, videos_per_class=videos_per_class, fold=fold,
                                 val_fraction=val_fraction, log=log, **options)
@@ -120,11 +134,19 @@ def train(
     spec_data = VideoData.parse(data)
     dopts = video_data_options(frames, size, classes, videos_per_class, fold, val_fraction,
                                opts.seed)
+    init = None
+    if weights is not None:
+        init = initial_weights(weights, from_format, model)
+        model_kwargs = {**init.model_kwargs, **(model_kwargs or {})}
+    elif from_format is not None:
+        raise InputError("from_format: needs weights=PATH")
     video_model_kwargs(model, 1, frames, size, model_kwargs)  # unknown names fail before data
     resume = resume_checkpoint(opts.resume, opts.out)
     with distributed_run(opts.device) as info:
         seed_everything(opts.seed)
         pre = preprocess_for(spec_data.kind, frames, size)
+        if init is not None:  # the features were learnt on inputs normalised this way
+            pre.update(mean=init.mean, std=init.std)
         # an unreadable video skipped on one rank would desynchronise the ranks: replace it
         on_error = "retry_other" if info.is_distributed else "skip"
         sets = video_datasets(str(spec_data), dopts, ("train", "val"),
@@ -135,6 +157,14 @@ def train(
         kwargs = video_model_kwargs(model, len(sets.class_names), frames, size, model_kwargs)
         spec = ModelSpec("video", model, kwargs, sets.class_names, str(spec_data), dopts, pre)
         net = build_model(spec)
+        if init is not None:
+            fresh = load_initial_weights(net, init)
+            if info.is_main and log is not None:
+                log(f"initial weights: {init.source}; "
+                    + (f"re-initialised {', '.join(fresh)} for {len(sets.class_names)} "
+                       "classes" if fresh else "every tensor loaded")
+                    + f"; clips normalised with mean {[round(m, 4) for m in init.mean]}, "
+                      f"std {[round(v, 4) for v in init.std]}")
         train_ds, val_ds = sets.datasets["train"], sets.datasets["val"]
         cuda = str(opts.device).startswith("cuda")
         train_loader = build_loader(train_ds, opts.batch_size, shuffle=True, seed=opts.seed,

@@ -70,6 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="one of: %(choices)s")
     t.add_argument("--model-kwargs", type=json_dict, default={},
                    help='extra builder kwargs as JSON, e.g. \'{"channels": [8, 16, 32]}\'')
+    t.add_argument("--weights", default=None,
+                   help="start from these weights (fine-tune): a spacetime checkpoint, or a "
+                        "published file with --from (see `spacetime weights formats`)")
+    t.add_argument("--from", dest="from_format", default=None,
+                   help="the format of --weights (c3d-sports1m, mmaction2-c3d, torchvision)")
     t.add_argument("--data", default="synthetic-motion", help=DATA_HELP)
     d = t.add_argument_group("data")
     d.add_argument("--classes", default="all", choices=("motion", "appearance", "all"),
@@ -184,10 +189,12 @@ def _cmd_table(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from spacetime.api import video
 
-    extra = {}
+    extra: dict = {}
+    if args.weights is not None or args.from_format is not None:
+        extra = {"weights": args.weights, "from_format": args.from_format}
     if args.model == "two-stream":
-        extra = {"num_flows": args.num_flows, "flow_method": args.flow_method,
-                 "flow_dir": args.flow_dir, "fusion": args.fusion}
+        extra.update(num_flows=args.num_flows, flow_method=args.flow_method,
+                     flow_dir=args.flow_dir, fusion=args.fusion)
     video.train(args.model, args.data, model_kwargs=args.model_kwargs, frames=args.frames,
                 size=args.size, classes=args.classes, videos_per_class=args.videos_per_class,
                 fold=args.split, val_fraction=args.val_fraction, **extra, **train_options(args))
