@@ -100,3 +100,30 @@ def test_other_head_size_and_classes(tmp_path):
     names.write_text("a\nb\nc\nd\ne\n")
     model, meta, _ = convert_state_dict(peer.state_dict(), "torchvision", classes=names)
     assert meta["classes"] == list("abcde") and meta["model_kwargs"]["num_classes"] == 5
+
+
+def test_predict_applies_imagenet_normalisation(tmp_path):
+    from spacetime.api import load_model, video
+    from spacetime.video.io import read_video, write_video
+    from spacetime.video.transforms import center_crop, short_side_resize
+    from spacetime.weights import convert_weights
+
+    peer = _peer("resnet18", seed=4).float()
+    src = tmp_path / "resnet18.pth"
+    torch.save(peer.state_dict(), src)
+    convert_weights(src, "torchvision", tmp_path / "sf.pt", frames=2, size=64)
+    loaded = load_model(tmp_path / "sf.pt", device="cpu")
+    pre = loaded.spec.preprocess
+    assert (pre["frames"], pre["size"], pre["resize_to"]) == (2, 64, 73)
+    g = torch.Generator().manual_seed(0)
+    write_video(tmp_path / "clip.mp4", (torch.rand(2, 3, 48, 64, generator=g) * 255)
+                .to(torch.uint8), fps=4)
+    got = video.predict(loaded, tmp_path / "clip.mp4", num_clips=1, topk=2)
+    frames = read_video(tmp_path / "clip.mp4", size=pre["resize_to"]).float() / 255
+    frames = center_crop(short_side_resize(frames, pre["resize_to"]), 64)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():  # ImageNet normalisation per frame, torchvision's network, mean prob
+        want = peer((frames - mean) / std).softmax(1).mean(0)
+    torch.testing.assert_close(got.probabilities, want, atol=1e-5, rtol=1e-4)
+    assert got.top[0]["class"] == loaded.classes[int(want.argmax())]

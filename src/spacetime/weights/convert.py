@@ -369,11 +369,14 @@ class ConversionReport:
         pre = self.preprocess
         lines = [f"{self.source} ({self.format}) -> {self.out}",
                  f"  model: {self.family} {self.model}, {self.num_parameters:,} parameters in "
-                 f"{self.num_tensors} tensors, {self.num_classes} classes",
-                 f"  input: {pre.get('frames')} frames, short side {pre.get('resize_to')}, "
-                 f"centre crop {pre.get('size')}, mean {_short(pre.get('mean'))}, "
-                 f"std {_short(pre.get('std'))} (on [0, 1] pixels)",
-                 f"  source sha256: {self.sha256}"]
+                 f"{self.num_tensors} tensors, {self.num_classes} classes"]
+        if {"frames", "size", "mean", "std"} <= set(pre):
+            lines.append(f"  input: {pre['frames']} frames, short side {pre.get('resize_to')}, "
+                         f"centre crop {pre['size']}, mean {_short(pre['mean'])}, "
+                         f"std {_short(pre['std'])} (on [0, 1] pixels)")
+        elif pre:
+            lines.append(f"  input: {pre}")
+        lines.append(f"  source sha256: {self.sha256}")
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
