@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [
     "docs/api.md",
+    "docs/lecture.md",
     "README.md",
     "docs/conversions.md",
     "docs/datasets_3d.md",
