@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from spacetime.errors import InputError
 from spacetime.shapes.convert import cubify
 from spacetime.shapes.structures import VoxelGrid
+from tests._matrix import check_op
 
 
 def directed_edges(faces: torch.Tensor) -> Counter:
@@ -212,3 +213,10 @@ def test_corner_table_and_sort_paths_agree():
     assert torch.equal(c_big - torch.tensor([30, 20, 10]), c_small)
     assert torch.equal(vm_big, vm_small) and torch.equal(tm_big, tm_small)
     assert torch.equal(t_big, t_small)
+
+
+def test_device_dtype(device, dtype):
+    occ = (torch.rand(2, 3, 4, 3, generator=torch.Generator().manual_seed(0)) < 0.5).double()
+    check_op(cubify, (occ,), device, dtype, grad=False)
+    check_op(lambda g: cubify(VoxelGrid(g, origin=(0.5, 0.0, -1.0), voxel_size=0.25)), (occ,),
+             device, dtype, grad=False)

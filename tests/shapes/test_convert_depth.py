@@ -11,6 +11,7 @@ from spacetime.shapes.convert import (
     points_to_depth,
 )
 from spacetime.shapes.structures import CameraIntrinsics, Pointclouds
+from tests._matrix import check_op
 
 H, W = 12, 16
 
@@ -156,3 +157,16 @@ def test_bad_inputs():
         points_to_depth(torch.ones(1, 2, 3), K, 0, W)
     with pytest.raises(InputError, match="finite"):
         points_to_depth([torch.full((2, 3), float("nan"))], K, H, W)
+
+
+def test_device_dtype(device, dtype):
+    g = torch.Generator().manual_seed(2)
+    d = (torch.rand(2, H, W, generator=g, dtype=torch.float64) + 0.5)
+    d[0, :3, :4] = 0  # invalid pixels
+    K = _cam(2).to(dtype=torch.float64)
+    check_op(lambda x, k: depth_to_points_dense(x, k), (d, K), device, dtype)
+    check_op(lambda x, k: depth_to_points(x, k), (d, K), device, dtype)
+    check_op(lambda x, k: depth_to_normals(x, k), (d, K), device, dtype,
+             **({} if dtype == torch.float64 else dict(atol=1e-3, rtol=1e-3)))
+    pc = depth_to_points(d, K)
+    check_op(lambda p, k: points_to_depth(p, k, H, W), (pc, K), device, dtype, grad=False)

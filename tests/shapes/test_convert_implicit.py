@@ -17,6 +17,7 @@ from spacetime.shapes.convert import (
     occupancy_from_sdf,
     sample_grid,
 )
+from tests._matrix import assert_on, check_op, close, default_device_elsewhere
 
 SHAPES = {
     "sphere": Sphere(0.7, center=(0.1, 0.0, -0.1)),
@@ -143,3 +144,22 @@ def test_bad_inputs():
         from spacetime.shapes.convert import Union
 
         Union()
+
+
+def test_device_dtype(device, dtype):
+    """Every SDF (and CSG / transforms) on points of ``device``/``dtype``; sample_grid builds
+    there; occupancy keeps the dtype."""
+    from spacetime.shapes.convert import Difference, Rotate, Scale, Translate, Union
+
+    p = _rand_points(50, 3)
+    shapes = [*SHAPES.values(),
+              Difference(Union(Sphere(0.5), Box(0.3)), Translate(Sphere(0.2), (0.1, 0.0, 0.0))),
+              Scale(Rotate(Torus(0.6, 0.2), torch.eye(3, dtype=torch.float64)), 1.5)]
+    for sdf in shapes:
+        check_op(sdf, (p,), device, dtype)
+    with default_device_elsewhere():
+        g = sample_grid(Sphere(0.7), 8, device=device, dtype=dtype)
+    assert_on(g.grid, device, dtype)
+    close(g.grid, sample_grid(Sphere(0.7), 8, dtype=torch.float64).grid, dtype)
+    check_op(lambda v: occupancy_from_sdf(v, temperature=0.1), (g.grid.double().cpu(),), device,
+             dtype)

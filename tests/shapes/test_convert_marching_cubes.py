@@ -8,6 +8,7 @@ import torch
 from spacetime.errors import InputError
 from spacetime.shapes.convert import Box, Sphere, marching_cubes, occupancy_from_sdf, sample_grid
 from spacetime.shapes.structures import VoxelGrid
+from tests._matrix import check_op
 from tests.shapes.test_convert_cubify import (
     euler_characteristic,
     is_manifold_closed,
@@ -121,3 +122,9 @@ def test_bad_inputs():
         marching_cubes([])
     with pytest.raises(InputError, match="level"):
         marching_cubes(torch.zeros(1, 2, 2, 2), float("inf"))
+
+
+def test_device_dtype(device, dtype):
+    g = sample_grid(Sphere(0.6).translate((0.05, -0.02, 0.01)), 10, dtype=torch.float64)
+    check_op(lambda x: marching_cubes(VoxelGrid(x, origin=g.origin, voxel_size=g.voxel_size)),
+             (g.grid,), device, dtype, grad=False, atol=1e-5)

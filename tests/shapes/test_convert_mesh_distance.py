@@ -18,6 +18,7 @@ from spacetime.shapes.convert import (
     winding_number,
 )
 from spacetime.shapes.structures import Meshes, Pointclouds
+from tests._matrix import check_op
 
 
 def _seg_closest(p, a, b):
@@ -170,3 +171,16 @@ def test_layouts_and_errors():
     torch.testing.assert_close(winding_number(empty, torch.zeros(1, 2, 3)), torch.zeros(1, 2))
     with pytest.raises(InputError, match="chunk_size"):
         mesh_distance(m, plist, chunk_size=0)
+
+
+def test_device_dtype(device, dtype):
+    m = ico_sphere(1, dtype=torch.float64)
+    pts = torch.randn(1, 30, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    tri = torch.randn(3, 20, 3, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    check_op(closest_points_on_triangles, (pts[0, :20], *tri), device, dtype)
+    check_op(mesh_distance, (m, pts), device, dtype)
+    check_op(winding_number, (m, pts), device, dtype, grad=False)
+    check_op(lambda a, b: winding_number(a, b, approximate=True), (m, pts), device, dtype,
+             grad=False)
+    check_op(mesh_sdf, (m, pts), device, dtype)
+    check_op(mesh_occupancy, (m, pts), device, dtype, grad=False)

@@ -15,6 +15,7 @@ from spacetime.shapes.convert import (
     torus_mesh,
 )
 from spacetime.shapes.structures import Meshes
+from tests._matrix import assert_on, check_op, close, default_device_elsewhere
 from tests.shapes.test_convert_cubify import (
     euler_characteristic,
     is_manifold_closed,
@@ -104,3 +105,22 @@ def test_subdivide_meshes_batch_and_grad():
     assert subdivide_meshes(m, levels=0).num_faces_per_mesh().tolist() == [20, 12]
     with pytest.raises(InputError, match="meshes"):
         subdivide_meshes(torch.zeros(3, 3))
+
+
+def test_device_dtype(device, dtype):
+    """Builders put the mesh on ``device`` in ``dtype`` whatever the default device, and give
+    the float64 CPU values; subdivision keeps device and dtype."""
+    builders = [lambda **kw: ico_sphere(2, **kw), lambda **kw: box_mesh((1.0, 2.0, 0.5), **kw),
+                lambda **kw: cylinder_mesh(0.5, 1.0, sections=8, **kw),
+                lambda **kw: torus_mesh(1.0, 0.3, major_sections=6, minor_sections=4, **kw)]
+    for build in builders:
+        ref = build(dtype=torch.float64)
+        with default_device_elsewhere():
+            m = build(device=device, dtype=dtype)
+        assert_on(m.verts_packed(), device, dtype, "verts")
+        assert_on(m.faces_packed(), device, torch.int64, "faces")
+        close(m.verts_packed(), ref.verts_packed(), dtype)
+        assert torch.equal(m.faces_packed().cpu(), ref.faces_packed())
+    m = ico_sphere(0, dtype=torch.float64)
+    check_op(subdivide_meshes, (m,), device, dtype)
+    check_op(subdivide_faces, (m.verts_packed(), m.faces_packed()), device, dtype)

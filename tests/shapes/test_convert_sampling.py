@@ -11,6 +11,7 @@ from spacetime.shapes.convert import (
     sample_points_from_meshes,
 )
 from spacetime.shapes.structures import Meshes
+from tests._matrix import assert_on, close, default_device_elsewhere
 
 
 def _two_triangles():
@@ -101,3 +102,24 @@ def test_errors_zero_area_and_no_faces():
         sample_points_from_meshes(Meshes([v], [f]), 0)
     with pytest.raises(InputError, match="meshes"):
         sample_points_from_meshes(v, 10)
+
+
+def test_device_dtype(device, dtype):
+    """Samples and normals on ``device`` in ``dtype``, on the surface; a generator on the
+    device gives reproducible samples there."""
+    m = Meshes([ico_sphere(1, dtype=torch.float64).verts_packed(),
+                box_mesh(2.0, dtype=torch.float64).verts_packed()],
+               [ico_sphere(1).faces_packed(), box_mesh(2.0).faces_packed()])
+    md = m.to(device, dtype)
+    with default_device_elsewhere():
+        p, n = sample_points_from_meshes(md, 300, return_normals=True,
+                                         generator=torch.Generator(device).manual_seed(0))
+        again = sample_points_from_meshes(md, 300, generator=torch.Generator(device).manual_seed(0))
+        free = sample_points_from_meshes(md, 10)
+    assert_on(p, device, dtype)
+    assert_on(n, device, dtype, "normals")
+    assert_on(free, device, dtype)
+    assert torch.equal(p, again)
+    tol = 1e-9 if dtype == torch.float64 else 1e-5
+    assert mesh_distance(m, p.double().cpu()).max() < tol
+    close(n.norm(dim=-1), torch.ones(2, 300, dtype=torch.float64), dtype)

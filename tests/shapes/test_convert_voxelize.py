@@ -17,6 +17,7 @@ from spacetime.shapes.convert import (
     winding_number,
 )
 from spacetime.shapes.structures import Pointclouds
+from tests._matrix import check_op
 
 
 def _clip_polygon(poly, axis, bound, keep_below):
@@ -175,3 +176,18 @@ def test_bad_inputs():
         voxelize_points(torch.full((1, 2, 3), float("nan")), 4)
     with pytest.raises(InputError, match="points"):
         voxelize_points(torch.zeros(1, 2, 2), 4)
+
+
+def test_device_dtype(device, dtype):
+    m = ico_sphere(1, dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    tri = (torch.rand(3, 100, 3, generator=g, dtype=torch.float64) - 0.5) * 3
+    check_op(lambda a, b, c: triangle_box_overlap(a, b, c, 0.5), tuple(tri), device, dtype,
+             grad=False)
+    for mode in ("surface", "solid"):
+        check_op(lambda x, mode=mode: voxelize_mesh(x, 8, mode=mode, bounds=(-1.3, 1.3)), (m,),
+                 device,
+                 dtype, grad=False)
+    pts = torch.rand(2, 50, 3, generator=g, dtype=torch.float64)
+    check_op(lambda p: voxelize_points(p, 6, bounds=(0.0, 1.0)), (pts,), device, dtype,
+             grad=False)

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from spacetime.errors import InputError
 from spacetime.shapes.metrics import chamfer_and_f1, chamfer_distance, f1_score
+from tests._matrix import assert_on
 
 
 def _f1_naive(pred, gt, t):
@@ -29,20 +30,30 @@ def _f1_naive(pred, gt, t):
     return p, r, (2 * p * r / (p + r) if p + r > 0 else 0.0)
 
 
-def test_matches_naive_ragged():
+def test_matches_naive_ragged(device, dtype):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(4, 12, 3, generator=g, dtype=torch.float64)
     y = torch.rand(4, 10, 3, generator=g, dtype=torch.float64)
     lx, ly = torch.tensor([12, 0, 5, 0]), torch.tensor([10, 4, 0, 0])
     ts = [0.1, 0.25, 0.5]
-    out = f1_score(x, y, ts, pred_lengths=lx, gt_lengths=ly)
+    out = f1_score(x.to(device, dtype), y.to(device, dtype), ts, pred_lengths=lx.to(device),
+                   gt_lengths=ly.to(device))
+    for t in out:
+        assert_on(t, device, dtype)
+    fused = chamfer_and_f1(x.to(device, dtype), y.to(device, dtype), ts,
+                           x_lengths=lx.to(device), y_lengths=ly.to(device))
+    for t in fused:
+        assert_on(t, device, dtype)
+    assert torch.equal(fused.f1, out.f1)
+    out = type(out)(*(t.cpu() for t in out))
+    x, y = x.to(dtype).double(), y.to(dtype).double()  # the reference sees the rounded points
     assert out.f1.shape == (4, 3)
     for b in range(4):
         for j, t in enumerate(ts):
             ref = _f1_naive(x[b, : lx[b]], y[b, : ly[b]], t)
             got = (out.precision[b, j].item(), out.recall[b, j].item(), out.f1[b, j].item())
             assert got == pytest.approx(ref), (b, t)
-    scalar = f1_score(x, y, 0.25, pred_lengths=lx, gt_lengths=ly)
+    scalar = f1_score(x.to(dtype), y.to(dtype), 0.25, pred_lengths=lx, gt_lengths=ly)
     assert scalar.f1.shape == (4,)
     assert torch.equal(scalar.f1, out.f1[:, 1])
     # empty prediction → 0, both empty → 1

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from spacetime.errors import InputError
 from spacetime.shapes.metrics import knn_gather, knn_points, morton_order
 from spacetime.shapes.structures import Pointclouds
+from tests._matrix import assert_on, tolerance
 
 
 def _knn_naive(x, y, lx, ly, K):
@@ -42,17 +43,22 @@ def _close(a, b, atol=1e-6, rtol=1e-5):
 
 @pytest.mark.parametrize("backend", ["tree", "brute"])
 @pytest.mark.parametrize("K", [1, 3])
-def test_matches_naive_ragged(backend, K):
+def test_matches_naive_ragged(backend, K, device, dtype):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(4, 40, 3, generator=g, dtype=torch.float64)
     y = torch.rand(4, 30, 3, generator=g, dtype=torch.float64)
     lx = torch.tensor([40, 0, 1, 25])
     ly = torch.tensor([30, 5, 0, 2])
-    out = knn_points(x, y, lx, ly, K=K, return_nn=True, backend=backend)
+    out = knn_points(x.to(device, dtype), y.to(device, dtype), lx.to(device), ly.to(device),
+                     K=K, return_nn=True, backend=backend)
+    for t in (out.dists, out.knn):
+        assert_on(t, device, dtype)
+    assert_on(out.idx, device, torch.int64)
+    out = type(out)(*(t.cpu() for t in out))
     ref_d, ref_i = _knn_naive(x, y, lx, ly, K)
     assert out.dists.shape == (4, 40, K) and out.idx.shape == (4, 40, K)
     assert out.knn.shape == (4, 40, K, 3)
-    _close(out.dists, ref_d)
+    _close(out.dists.double(), ref_d, **tolerance(dtype))
     assert torch.equal(out.idx, ref_i)  # random data: no ties
     # padding conventions
     assert (out.idx[1] == -1).all() and (out.dists[1] == 0).all()

@@ -19,6 +19,7 @@ from spacetime.shapes.losses import (
 )
 from spacetime.shapes.metrics import chamfer_distance
 from spacetime.shapes.structures import Meshes
+from tests._matrix import check_op
 
 D = torch.float64
 
@@ -250,3 +251,37 @@ def test_voxel_bce_loss():
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(InputError, match="logits: expected finite"):
         voxel_bce_loss(bad, target)
+
+
+# ----------------------------------------------------------------------------- device / dtype
+
+
+def test_losses_device_dtype(device, dtype):
+    """Every loss on ``device`` in ``dtype``: output and grads stay there, values match float64."""
+    g = _gen(5)
+    x, y = torch.rand(2, 6, 3, generator=g, dtype=D), torch.rand(2, 5, 3, generator=g, dtype=D)
+    nx, ny = torch.randn(2, 6, 3, generator=g, dtype=D), torch.randn(2, 5, 3, generator=g, dtype=D)
+    check_op(lambda a, b: chamfer_loss(a, b), (x, y), device, dtype)
+    check_op(lambda a, b, na, nb: chamfer_normal_loss(a, b, na, nb), (x, y, nx, ny), device, dtype)
+    vs, fs = _tet_and_grid()
+
+    def mesh_losses(*v):
+        m = Meshes(list(v), fs_dev(v[0].device))
+        return mesh_edge_loss(m), mesh_laplacian_smoothing(m), mesh_normal_consistency(m)
+
+    def fs_dev(dev):
+        return [f.to(dev) for f in fs]
+
+    check_op(mesh_losses, vs, device, dtype)
+    gt = torch.rand(2, 1, 4, 5, generator=g, dtype=D) + 0.5
+    pred = gt + 0.2 * torch.rand(2, 1, 4, 5, generator=g, dtype=D)
+    valid = torch.rand(2, 4, 5, generator=g) > 0.3
+    check_op(lambda p, t, v: (depth_l2_loss(p, t, v), scale_invariant_depth_loss(p, t, v)),
+             (pred, gt, valid), device, dtype)
+    n1, n2 = torch.randn(2, 3, 3, 4, generator=g, dtype=D), torch.randn(2, 3, 3, 4, generator=g,
+                                                                        dtype=D)
+    check_op(lambda a, b, v: surface_normal_loss(a, b, v), (n1, n2, valid[:, :3, :4]), device,
+             dtype)
+    logits = torch.randn(2, 3, 4, 5, generator=g, dtype=D)
+    target = torch.rand(2, 3, 4, 5, generator=g) > 0.7
+    check_op(lambda q, t: voxel_bce_loss(q, t, pos_weight=3.0), (logits, target), device, dtype)

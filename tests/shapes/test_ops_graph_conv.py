@@ -7,6 +7,7 @@ import torch
 from spacetime.errors import InputError
 from spacetime.shapes import Meshes, ico_sphere
 from spacetime.shapes.ops import GraphConv, graph_conv, neighbor_sum
+from tests._matrix import ALL_FLOATS, assert_on, close
 
 
 def _dense_reference(feats, edges, w0, w1, b, directed=False):
@@ -33,22 +34,29 @@ def _batch():
     return Meshes([s.verts_list()[0], tet_v], [s.faces_list()[0], tet_f])
 
 
+@pytest.mark.dtypes(*ALL_FLOATS)  # half precision is claimed (index_add path)
 @pytest.mark.parametrize("cin,cout", [(5, 3), (3, 7)])
 @pytest.mark.parametrize("directed", [False, True])
-def test_matches_dense_reference(cin, cout, directed):
+def test_matches_dense_reference(cin, cout, directed, device, dtype):
     m = _batch()
     g = torch.Generator().manual_seed(0)
     f = torch.randn(m.verts_packed().shape[0], cin, dtype=torch.float64, generator=g)
     conv = GraphConv(cin, cout, directed=directed, init="default").double()
+    ref = _dense_reference(f, m.edges_packed(), conv.w0.weight, conv.w1.weight, conv.w0.bias,
+                           directed).detach()
+    conv, m, f = conv.to(device, dtype), m.to(device, dtype), f.to(device, dtype).requires_grad_()
     out = conv(f, m)
     assert out.shape == (46, cout)
-    ref = _dense_reference(f, m.edges_packed(), conv.w0.weight, conv.w1.weight, conv.w0.bias,
-                           directed)
-    _close(out, ref)
+    assert_on(out, device, dtype)
+    # half precision: products of O(1) values summed over <= 7 neighbours, rounded per step
+    close(out, ref, dtype, **({} if dtype.itemsize > 2 else dict(atol=0.1, rtol=0.05)))
+    out.sum().backward()
+    assert_on(f.grad, device, dtype, "feats.grad")
+    assert_on(conv.w1.weight.grad, device, dtype, "w1.grad")
     # meshes of the batch do not talk to each other: output of mesh 1 only depends on its rows
-    f2 = f.clone()
+    f2 = f.detach().clone()
     f2[:42] = 0
-    _close(conv(f2, m)[42:], out[42:])
+    assert torch.equal(conv(f2, m)[42:], out[42:])
 
 
 def test_neighbor_sum_duplicates_and_isolated():

@@ -13,12 +13,9 @@ import torch
 from spacetime.errors import InputError
 from spacetime.shapes.ops import ball_query, estimate_normals, farthest_point_sampling
 from spacetime.shapes.structures import Pointclouds
+from tests._matrix import assert_on
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CUDA = [
-    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))
-]
-DEVICES = ["cpu", *CUDA]
 
 
 def _plane(n=400, seed=0, dtype=torch.float64):
@@ -43,11 +40,12 @@ def _cylinder(n=800, seed=0, dtype=torch.float64):
 # ----------------------------------------------------------------------------------- normals
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_normals_analytic_shapes(dtype):
-    plane = _plane(dtype=dtype)
+def test_normals_analytic_shapes(device, dtype):
+    plane = _plane(dtype=dtype).to(device)
     n = estimate_normals(plane, k=10)
-    assert n.shape == plane.shape and n.dtype == dtype
+    assert n.shape == plane.shape
+    assert_on(n, device, dtype)
+    n, plane = n.cpu(), plane.cpu()
     assert torch.allclose(n[:, 2].abs(), torch.ones(len(n), dtype=dtype), atol=1e-4)
     sph = _sphere(dtype=dtype)
     n = estimate_normals(sph, k=12, orient="outward")
@@ -129,12 +127,11 @@ def test_normals_errors():
         estimate_normals(torch.zeros(5, 2), k=3)
 
 
-@pytest.mark.parametrize("device", CUDA)
 def test_normals_device(device):
     sph = _sphere()
     cpu = estimate_normals(sph, k=12, orient="mst")
     dev = estimate_normals(sph, k=12, orient="mst", device=device)
-    assert dev.device.type == "cuda"
+    assert_on(dev, device, sph.dtype)
     assert torch.allclose(dev.cpu(), cpu, atol=1e-8)
 
 
@@ -163,12 +160,16 @@ def fps_reference(x: torch.Tensor, s: int, start: int) -> list[int]:
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_fps_matches_reference(backend, dtype):
+def test_fps_matches_reference(backend, device, dtype):
+    if backend == "numba" and device != "cpu":
+        pytest.skip("the numba backend is CPU-only")
     g = torch.Generator().manual_seed(3)
     clouds = [torch.rand(m, 3, generator=g, dtype=dtype) for m in (200, 57, 1, 0)]
-    pcs = Pointclouds(clouds)
+    pcs = Pointclouds(clouds).to(device)
     res = farthest_point_sampling(pcs, 60, start_index=0, backend=backend)
+    assert_on(res.points, device, dtype)
+    assert_on(res.idx, device, torch.int64)
+    res = type(res)(*(t.cpu() for t in res))
     assert res.idx.shape == (4, 60) and res.points.shape == (4, 60, 3)
     for b, c in enumerate(clouds):
         assert res.idx[b].tolist() == fps_reference(c, 60, 0)
@@ -215,12 +216,12 @@ def test_fps_gradient_flows_to_points():
     assert x.grad is not None and x.grad.sum() == 15
 
 
-@pytest.mark.parametrize("device", CUDA)
 def test_fps_device(device):
     x = torch.rand(2, 300, 3)
     a = farthest_point_sampling(x, 32)
     b = farthest_point_sampling(x.to(device), 32)
-    assert b.idx.device.type == "cuda" and torch.equal(a.idx, b.idx.cpu())
+    assert_on(b.idx, device)
+    assert torch.equal(a.idx, b.idx.cpu())
 
 
 # ---------------------------------------------------------------------------------- ball query
@@ -245,12 +246,17 @@ def ball_reference(x, y, r, k):
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_ball_query_matches_reference(backend, dtype):
+def test_ball_query_matches_reference(backend, device, dtype):
+    if backend == "numba" and device != "cpu":
+        pytest.skip("the numba backend is CPU-only")
     g = torch.Generator().manual_seed(5)
     p1 = [torch.rand(m, 3, generator=g, dtype=dtype) for m in (40, 13, 0, 5)]
     p2 = [torch.rand(m, 3, generator=g, dtype=dtype) for m in (300, 90, 20, 0)]
-    res = ball_query(Pointclouds(p1), Pointclouds(p2), radius=0.2, K=8, backend=backend)
+    res = ball_query(Pointclouds(p1).to(device), Pointclouds(p2).to(device), radius=0.2, K=8,
+                     backend=backend)
+    for t in res:
+        assert_on(t, device, dtype if t.is_floating_point() else torch.int64)
+    res = type(res)(*(t.cpu() for t in res))
     assert res.idx.shape == (4, 40, 8) and res.knn.shape == (4, 40, 8, 3)
     for b in range(4):
         m = len(p1[b])
@@ -309,10 +315,10 @@ def test_ball_query_padding_is_not_read():
     assert torch.isfinite(x.grad).all() and (x.grad[:, 3:] == 0).all()
 
 
-@pytest.mark.parametrize("device", CUDA)
 def test_ball_query_device(device):
     x, y = torch.rand(2, 50, 3), torch.rand(2, 400, 3)
     a = ball_query(x, y, 0.15, 16)
     b = ball_query(x.to(device), y.to(device), 0.15, 16)
+    assert_on(b.dists, device, torch.float32)
     assert torch.equal(a.idx, b.idx.cpu())
     assert torch.allclose(a.dists, b.dists.cpu())

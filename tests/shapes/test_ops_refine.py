@@ -10,6 +10,7 @@ from spacetime.shapes.ops import (
     VertexRefine,
     subdivide_meshes_and_features,
 )
+from tests._matrix import assert_on, close
 
 
 def _two_meshes():
@@ -88,19 +89,29 @@ def test_refinement_stage_shapes_and_backward():
         MeshRefinementStage(4, 0, 8, num_convs=0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_matches_cpu():
+def test_stage_matches_float64_cpu(device, dtype):
+    """The whole stage (vert_align, graph convs, refine, subdivide) on ``device`` in ``dtype``
+    against the float64 CPU result; outputs and grads stay on the device in the dtype."""
     torch.manual_seed(0)
-    m = _two_meshes()
-    maps = [torch.randn(2, 4, 8, 8), torch.randn(2, 6, 4, 4)]
-    K = torch.tensor([[10.0, 0, 7.5], [0, 10.0, 7.5], [0, 0, 1]])
-    stage = MeshRefinementStage(10, 0, 8, num_convs=2)
+    m = _two_meshes().to(dtype=torch.float64)
+    maps = [torch.randn(2, 4, 8, 8, dtype=torch.float64), torch.randn(2, 6, 4, 4,
+                                                                       dtype=torch.float64)]
+    K = torch.tensor([[10.0, 0, 7.5], [0, 10.0, 7.5], [0, 0, 1]], dtype=torch.float64)
+    stage = MeshRefinementStage(10, 0, 8, num_convs=2).double()
     with torch.no_grad():
         stage.refine.linear.weight.normal_()
-    m_cpu, f_cpu = stage(maps, m, K, 16)
-    stage = stage.to("cuda")
-    m_gpu, f_gpu = stage([x.cuda() for x in maps], m.to("cuda"), K.cuda(), 16)
-    assert torch.allclose(f_gpu.cpu(), f_cpu, atol=1e-4)
-    assert torch.allclose(m_gpu.verts_packed().cpu(), m_cpu.verts_packed(), atol=1e-4)
-    new, f = subdivide_meshes_and_features(m_gpu, f_gpu)
-    assert f.device.type == "cuda" and new.verts_packed().device.type == "cuda"
+    m_ref, f_ref = stage(maps, m, K, 16)
+    stage = stage.to(device, dtype)
+    maps = [x.to(device, dtype).requires_grad_() for x in maps]
+    m_dev, f_dev = stage(maps, m.to(device, dtype), K.to(device, dtype), 16)
+    assert_on(f_dev, device, dtype, "vert_feats")
+    assert_on(m_dev.verts_packed(), device, dtype, "verts")
+    close(f_dev, f_ref, dtype, atol=1e-4)
+    close(m_dev.verts_packed(), m_ref.verts_packed(), dtype, atol=1e-4)
+    new, f = subdivide_meshes_and_features(m_dev, f_dev)
+    assert_on(f, device, dtype, "subdivided feats")
+    assert_on(new.verts_packed(), device, dtype, "subdivided verts")
+    assert_on(new.faces_packed(), device, torch.int64, "subdivided faces")
+    (f.sum() + new.verts_packed().sum()).backward()
+    assert_on(maps[0].grad, device, dtype, "maps.grad")
+    assert_on(stage.bottleneck.weight.grad, device, dtype, "bottleneck.grad")

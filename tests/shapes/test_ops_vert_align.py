@@ -9,6 +9,7 @@ import torch
 from spacetime.errors import InputError
 from spacetime.shapes import CameraIntrinsics, Meshes, ico_sphere
 from spacetime.shapes.ops import vert_align
+from tests._matrix import assert_on, close
 
 
 def _naive(feat, verts, K, image_size, padding_mode="zeros"):
@@ -57,15 +58,20 @@ K1 = torch.tensor([[20.0, 0, 15.5], [0, 22.0, 11.5], [0, 0, 1]], dtype=torch.flo
 
 @pytest.mark.parametrize("padding_mode", ["zeros", "border"])
 @pytest.mark.parametrize("fh,fw", [(24, 32), (6, 8), (5, 11)])
-def test_matches_naive(padding_mode, fh, fw):
+def test_matches_naive(padding_mode, fh, fw, device, dtype):
     verts = _scene()
     g = torch.Generator().manual_seed(1)
     feats = torch.randn(2, 3, fh, fw, dtype=torch.float64, generator=g)
     K = torch.stack([K1, K1 * torch.tensor([[1.1, 1, 1], [1, 0.9, 1], [1, 1, 1]], dtype=K1.dtype)])
-    out, valid = vert_align(feats, verts, K, (24, 32), padding_mode=padding_mode, return_mask=True)
+    out, valid = vert_align(feats.to(device, dtype), [v.to(device, dtype) for v in verts],
+                            K.to(device, dtype), (24, 32), padding_mode=padding_mode,
+                            return_mask=True)
     assert out.shape == (65, 3) and valid.shape == (65,)
+    assert_on(out, device, dtype)
+    assert_on(valid, device, torch.bool, "mask")
     ref = torch.cat([_naive(feats[i], verts[i], K[i], (24, 32), padding_mode) for i in range(2)])
-    _close(out, ref, 1e-10)
+    close(out, ref, dtype, **({"atol": 1e-10} if dtype == torch.float64 else {"atol": 1e-4}))
+    out, valid = out.cpu(), valid.cpu()
     # some vertices project outside the image in this scene
     assert 0 < int(valid.sum()) < 65
 

@@ -232,7 +232,7 @@ class Rotate(SDF):
     def __init__(self, shape: SDF, R: torch.Tensor):
         R = torch.as_tensor(R)
         check_tensor(R, "R", (3, 3), dtype="float", finite=True)
-        eye = torch.eye(3, dtype=R.dtype)
+        eye = torch.eye(3, dtype=R.dtype, device="cpu")
         if not torch.allclose(R.detach().cpu() @ R.detach().cpu().T, eye, atol=1e-4):
             raise InputError("R: expected a rotation matrix (R Rᵀ = I), got a non-orthogonal one")
         self.shape, self.R = shape, R
@@ -242,7 +242,8 @@ class Rotate(SDF):
 
 
 def _bounds_tensor(bounds: Any) -> torch.Tensor:
-    b = torch.as_tensor(bounds, dtype=torch.float64)
+    """``(3, 2)`` float64 bounds on the CPU (host-side arithmetic, whatever the default device)."""
+    b = torch.as_tensor(bounds, dtype=torch.float64, device="cpu")
     if b.shape == (2,):
         b = b[None].expand(3, 2)
     if b.shape != (3, 2):

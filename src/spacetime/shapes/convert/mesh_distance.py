@@ -133,7 +133,8 @@ def _nearest_faces(points: torch.Tensor, tri: torch.Tensor, chunk_size: int) -> 
         rad = (t64 - cent[:, None]).norm(dim=-1).amax(1)  # (F,)
         num_g = (num_f + _GROUP - 1) // _GROUP
         pad = num_g * _GROUP - num_f
-        members = torch.cat([torch.arange(num_f), torch.full((pad,), num_f - 1)]).to(p64.device)
+        members = torch.cat([torch.arange(num_f, device=p64.device),
+                             torch.full((pad,), num_f - 1, device=p64.device)])
         members = members.reshape(num_g, _GROUP)
         gv = t64[members].reshape(num_g, -1, 3)  # (G, 3·GROUP, 3)
         gc = 0.5 * (gv.amin(1) + gv.amax(1))

@@ -87,6 +87,7 @@ def _icosahedron() -> tuple[torch.Tensor, torch.Tensor]:
             [phi, 0, -1], [phi, 0, 1], [-phi, 0, -1], [-phi, 0, 1],
         ],
         dtype=torch.float64,
+        device="cpu",  # the cache holds CPU tensors whatever the default device
     )
     faces = torch.tensor(
         [
@@ -96,6 +97,7 @@ def _icosahedron() -> tuple[torch.Tensor, torch.Tensor]:
             [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1],
         ],
         dtype=torch.int64,
+        device="cpu",
     )
     return verts / verts.norm(dim=1, keepdim=True), faces
 
@@ -143,13 +145,14 @@ def box_mesh(
 ):
     """Axis-aligned box centred at the origin with edge lengths ``size`` (x, y, z):
     8 verts, 12 faces, outward winding. Returns a ``Meshes`` with one mesh."""
-    sz = torch.as_tensor(size, dtype=torch.float64).expand(3)
+    # built on the CPU in float64 (whatever the default device), then moved
+    sz = torch.as_tensor(size, dtype=torch.float64, device="cpu").expand(3)
     for i in range(3):
         check_positive(float(sz[i]), "size")
     # The cube faces of cubify's table give outward winding for the unit cube.
     from spacetime.shapes.convert.cubify import cubify_indices
 
-    corners, _, tris, _ = cubify_indices(torch.ones(1, 1, 1, 1, dtype=torch.bool))
+    corners, _, tris, _ = cubify_indices(torch.ones(1, 1, 1, 1, dtype=torch.bool, device="cpu"))
     v = (corners.to(torch.float64) - 0.5) * sz
     return new_meshes([v.to(device=device, dtype=dtype)], [tris.to(device=device)])
 
@@ -194,15 +197,16 @@ def torus_mesh(
             f"got {major_radius!r}"
         )
     nu, nv = major_sections, minor_sections
-    u = torch.arange(nu, dtype=torch.float64) * (2 * math.pi / nu)
-    w = torch.arange(nv, dtype=torch.float64) * (2 * math.pi / nv)
+    # built on the CPU in float64 (whatever the default device), then moved
+    u = torch.arange(nu, dtype=torch.float64, device="cpu") * (2 * math.pi / nu)
+    w = torch.arange(nv, dtype=torch.float64, device="cpu") * (2 * math.pi / nv)
     uu, ww = torch.meshgrid(u, w, indexing="ij")
     ring = major_radius + minor_radius * torch.cos(ww)
     verts = torch.stack(
         [ring * torch.cos(uu), ring * torch.sin(uu), minor_radius * torch.sin(ww)], dim=-1
     ).reshape(-1, 3)
-    i = torch.arange(nu)[:, None].expand(nu, nv)
-    j = torch.arange(nv)[None, :].expand(nu, nv)
+    i = torch.arange(nu, device="cpu")[:, None].expand(nu, nv)
+    j = torch.arange(nv, device="cpu")[None, :].expand(nu, nv)
     i1, j1 = (i + 1) % nu, (j + 1) % nv
     a, b, c, d = i * nv + j, i1 * nv + j, i1 * nv + j1, i * nv + j1
     faces = torch.cat(

@@ -118,7 +118,7 @@ def _grid_specs(
             raise InputError(f"voxel_size: expected values > 0, got {s.tolist()}")
         return res, o.clone(), s.clone()  # type: ignore[return-value]
     if bounds is not None:
-        b = torch.as_tensor(bounds, dtype=torch.float64)
+        b = torch.as_tensor(bounds, dtype=torch.float64, device="cpu")  # host-side
         b = b[None].expand(3, 2) if b.shape == (2,) else b
         if b.shape != (3, 2) or not bool((b[:, 1] > b[:, 0]).all()):
             raise InputError(

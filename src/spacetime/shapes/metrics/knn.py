@@ -269,8 +269,9 @@ def _tree_pairs(
     ddt = torch.float64 if x.dtype == torch.float64 else torch.float32
 
     def alloc(p: int, k: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.full((n, p, k), -1, dtype=torch.int64)
-        d = torch.zeros((n, p, k), dtype=ddt)
+        # host buffers the numba kernels fill (CPU whatever the default device)
+        idx = torch.full((n, p, k), -1, dtype=torch.int64, device="cpu")
+        d = torch.zeros((n, p, k), dtype=ddt, device="cpu")
         for b, nb in enumerate(lengths):
             d[b, :nb] = float("inf")
         return idx, d
