@@ -1,13 +1,14 @@
 # spacetime: two commands for a fresh machine.
 #   make demo   -- set up .venv and run the demo on built-in synthetic data (writes demo_out/)
 #   make test   -- set up .venv and run the lint + test suite
+#   make test-gpu -- the CUDA cases of the suite and the CUDA benchmarks (fails without a GPU)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.spacetime-installed
 DEMO_OUT ?= demo_out
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test test-gpu check-cuda lint bench venv clean
 
 venv: $(STAMP)
 
@@ -26,6 +27,14 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+check-cuda: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py --check-cuda
+
+# every test case of the device matrix on CUDA (-m cuda), then the benchmarks with a --device flag
+test-gpu: check-cuda
+	$(BIN)/python -m pytest -m cuda --device cuda -q
+	$(BIN)/python benchmarks/run_all.py --device cuda
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -11,8 +11,11 @@ Variants of one case run interleaved (the order rotates each repetition); the me
 with the ratio to ours. Open3D is not a dependency of spacetime: it is used when importable, e.g.
 with a separate venv holding open3d put behind the project's site-packages on ``PYTHONPATH``.
 
-Run: ``python benchmarks/bm_point_ops.py [--points 100000] [--reps 5]`` (torch threads = all
-cores unless ``BM_THREADS`` is set).
+Run: ``python benchmarks/bm_point_ops.py [--points 100000] [--reps 5] [--device cpu|cuda]``
+(torch threads = all cores unless ``BM_THREADS`` is set). ``--device cuda`` times the three ops
+on the GPU (the torch paths; synchronised) against ours on the CPU instead, and checks that the
+FPS and ball-query indices equal the CPU ones (``make test-gpu`` runs it; untested so far: no GPU
+was lent).
 """
 
 from __future__ import annotations
@@ -104,15 +107,64 @@ def table(title: str, med: dict[str, float], ours: str) -> None:
         print(f"{name:58s} {t * 1e3:10.1f} {t / med[ours]:9.2f}x")
 
 
+def synced(fn, device: torch.device):
+    """``fn`` followed by a CUDA synchronise, so that timings cover the kernels."""
+    def call():
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return out
+    return call
+
+
+def main_device(args: argparse.Namespace) -> None:
+    """The ops on ``args.device`` (torch paths) vs ours on the CPU; same indices checked."""
+    dev = torch.device(args.device)
+    x = surface(args.points)
+    xd = x.to(dev)
+    s, radius, kb = args.samples, 0.1, 32
+    print(f"{args.points} points, device {dev}, CPU torch threads {torch.get_num_threads()}")
+    ours_n = f"spacetime estimate_normals k={args.k} (CPU)"
+    table(f"normals, {args.points} points, k={args.k}", run({
+        ours_n: lambda: estimate_normals(x, k=args.k),
+        f"spacetime estimate_normals on {dev}": synced(lambda: estimate_normals(xd, k=args.k),
+                                                       dev),
+    }, args.reps), ours_n)
+    ours_f = f"spacetime farthest_point_sampling {s} (CPU, numba)"
+    table(f"FPS, {s} of {args.points}", run({
+        ours_f: lambda: farthest_point_sampling(x, s),
+        f"spacetime farthest_point_sampling on {dev}": synced(
+            lambda: farthest_point_sampling(xd, s), dev),
+    }, args.reps), ours_f)
+    same = torch.equal(farthest_point_sampling(x, s).idx,
+                       farthest_point_sampling(xd, s).idx.cpu())
+    print(f"FPS: CPU and {dev} indices identical: {same}")
+    q = x[farthest_point_sampling(x, s).idx]
+    qd = q.to(dev)
+    ours_b = f"spacetime ball_query r={radius} K={kb} (CPU, numba)"
+    table(f"ball query, {s} × {args.points}", run({
+        ours_b: lambda: ball_query(q, x, radius, kb),
+        f"spacetime ball_query on {dev}": synced(lambda: ball_query(qd, xd, radius, kb), dev),
+    }, args.reps), ours_b)
+    same = torch.equal(ball_query(q, x, radius, kb).idx, ball_query(qd, xd, radius, kb).idx.cpu())
+    print(f"ball query: CPU and {dev} indices identical: {same}")
+    if not same:
+        sys.exit(1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=100_000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--k", type=int, default=30)
     ap.add_argument("--samples", type=int, default=1024)
+    ap.add_argument("--device", default="cpu", help="cpu (vs peers) or cuda (vs our CPU path)")
     args = ap.parse_args()
     if "BM_THREADS" in os.environ:
         torch.set_num_threads(int(os.environ["BM_THREADS"]))
+    if args.device != "cpu":
+        main_device(args)
+        return
     x = surface(args.points)
     xn = x.numpy()
     print(

@@ -14,6 +14,7 @@ from spacetime.engine import (
     topk_correct,
 )
 from spacetime.errors import InputError
+from tests._matrix import assert_on, check_op, default_device_elsewhere
 
 
 def _naive_topk(scores, targets, k):
@@ -137,3 +138,23 @@ def test_metric_properties(n, c, seed):
         # one clip per video: video-level averaging changes nothing
         probs, ids, vt = average_clip_probs(scores, torch.arange(n), targets)
         assert torch.allclose(probs, scores.softmax(dim=1)) and torch.equal(vt, targets)
+
+
+def test_device_dtype(device, dtype):
+    """Scores on ``device`` in ``dtype``: counts, confusion matrices and averaged probabilities
+    stay on that device and equal the float64 CPU results."""
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randn(12, 5, generator=g, dtype=torch.float64)
+    targets = torch.randint(0, 5, (12,), generator=g)
+    ids = torch.randint(0, 4, (12,), generator=g)
+    check_op(lambda s, t: topk_correct(s, t, (1, 3)), (scores, targets), device, dtype,
+             grad=False)
+    check_op(lambda p, t: confusion_matrix(p, t, 5), (scores.argmax(1), targets), device, dtype,
+             grad=False)
+    check_op(lambda s, i: average_clip_probs(s, i)[:2], (scores, ids), device, dtype,
+             grad=False)
+    with default_device_elsewhere():
+        m = classification_metrics(scores.to(device, dtype), targets.to(device), 5, ks=(1, 3))
+    ref = classification_metrics(scores, targets, 5, ks=(1, 3))
+    assert m["top1"] == ref["top1"] and m["mean_class_acc"] == ref["mean_class_acc"]
+    assert_on(m["confusion"], device)

@@ -14,6 +14,7 @@ from spacetime.shapes.metrics import (
     voxel_iou,
 )
 from spacetime.shapes.structures import Pointclouds, VoxelGrid
+from tests._matrix import check_op
 
 # ----------------------------------------------------------------------------- normals
 
@@ -177,3 +178,28 @@ def test_normal_metrics():
             assert out[f"within_{t:g}"][b].item() == pytest.approx(sum(a < t for a in angs) / n)
     with pytest.raises(InputError, match=r"pred: expected shape \(N, 3, H, W\)"):
         normal_metrics(pred[:, :2], gt)
+
+
+# ----------------------------------------------------------------------------- device / dtype
+
+
+def test_device_dtype(device, dtype):
+    """Each metric on ``device`` in ``dtype``: results stay there and match float64 on the CPU."""
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.rand(2, 20, 3, generator=g, dtype=torch.float64), torch.rand(2, 15, 3, generator=g,
+                                                                             dtype=torch.float64)
+    nx, ny = torch.randn(2, 20, 3, generator=g, dtype=torch.float64), torch.randn(
+        2, 15, 3, generator=g, dtype=torch.float64)
+    check_op(normal_consistency, (x, y, nx, ny), device, dtype, grad=False)
+    p = torch.rand(3, 4, 5, 6, generator=g, dtype=torch.float64)
+    t = torch.rand(3, 4, 5, 6, generator=g) > 0.5
+    check_op(lambda a, b: voxel_iou(a, b, thresh=0.5), (p, t), device, dtype, grad=False)
+    gt = torch.rand(2, 1, 6, 7, generator=g, dtype=torch.float64) * 5 + 0.5
+    pred = gt * (1 + 0.3 * torch.rand(2, 1, 6, 7, generator=g, dtype=torch.float64))
+    valid = torch.rand(2, 6, 7, generator=g) > 0.2
+    check_op(depth_metrics, (pred, gt, valid), device, dtype, grad=False,
+             **({} if dtype == torch.float64 else dict(atol=1e-4, rtol=1e-4)))
+    n1 = torch.randn(2, 3, 5, 4, generator=g, dtype=torch.float64)
+    n2 = torch.randn(2, 3, 5, 4, generator=g, dtype=torch.float64)
+    check_op(normal_metrics, (n1, n2), device, dtype, grad=False,
+             **({} if dtype == torch.float64 else dict(atol=1e-3, rtol=1e-4)))

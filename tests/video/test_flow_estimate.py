@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from spacetime.errors import InputError
 from spacetime.video.flow import end_point_error, estimate_flow, estimate_flow_batch, warp
 from spacetime.video.flow.horn_schunck import horn_schunck
+from tests._matrix import assert_on, default_device_elsewhere
 
 
 def _textured_pair(h=64, w=64, dx=2.5, dy=-1.5, seed=0):
@@ -115,16 +116,22 @@ def test_horn_schunck_bad_args():
     assert horn_schunck(a, a, device="cpu").abs().max() == 0
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_matches_cpu():
+def test_device_matches_cpu(device):
+    """horn_schunck / warp / DIS / RAFT put their result on ``device`` (given as an argument or
+    by the frames' device) and agree with the CPU run."""
     f1, f2, gt = _textured_pair(32, 32, 1.0, 0.5)
-    cpu = horn_schunck(f1[None], f2[None], iterations=20)
-    gpu = horn_schunck(f1[None], f2[None], iterations=20, device="cuda")
-    assert gpu.device.type == "cuda"
-    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=0)
-    w, m = warp(f2.cuda(), gt.cuda())
-    assert w.device.type == "cuda" and m.device.type == "cuda"
-    fl = estimate_flow(f1, f2, "dis", device="cuda")
-    assert fl.device.type == "cuda"
-    fl = estimate_flow(f1.cuda(), f2.cuda(), "raft-small", num_flow_updates=2)
-    assert fl.device.type == "cuda" and fl.shape == (2, 32, 32)
+    kw = dict(iterations=5, warps=1, levels=2)
+    cpu = horn_schunck(f1[None], f2[None], **kw)
+    with default_device_elsewhere():
+        dev = horn_schunck(f1[None], f2[None], device=device, **kw)
+        w, m = warp(f2.to(device), gt.to(device))
+        fl = estimate_flow(f1, f2, "dis", device=device)
+    assert_on(dev, device, torch.float32)
+    torch.testing.assert_close(dev.cpu(), cpu, atol=1e-3, rtol=0)
+    assert_on(w, device, torch.float32)
+    assert_on(m, device, torch.bool, "mask")
+    assert_on(fl, device, torch.float32)
+    if device != "cpu":  # RAFT follows the frames' device (the CPU run is tested elsewhere)
+        fl = estimate_flow(f1.to(device), f2.to(device), "raft-small", num_flow_updates=2)
+        assert_on(fl, device, torch.float32)
+        assert fl.shape == (2, 32, 32)

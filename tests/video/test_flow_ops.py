@@ -16,6 +16,7 @@ from spacetime.video.flow import (
     photometric_error,
     warp,
 )
+from tests._matrix import check_op, default_device_elsewhere
 
 
 def _close(a, b, atol=1e-5):
@@ -179,3 +180,27 @@ def test_photometric_error():
     assert float(photometric_error(f1, 1 - f1, flow)) > 0.1
     with pytest.raises(InputError, match="frame2"):
         photometric_error(f1, torch.rand(3, 5, 6), flow)
+
+
+def test_device_dtype(device, dtype):
+    """warp and the flow metrics on ``device`` in ``dtype``: outputs (and grads) stay there and
+    match float64 on the CPU."""
+    g = torch.Generator().manual_seed(7)
+    img = torch.rand(2, 3, 6, 7, generator=g, dtype=torch.float64)
+    img2 = torch.rand(2, 3, 6, 7, generator=g, dtype=torch.float64)
+    flow = (torch.rand(2, 2, 6, 7, generator=g, dtype=torch.float64) - 0.5) * 4
+    gt = (torch.rand(2, 2, 6, 7, generator=g, dtype=torch.float64) - 0.5) * 4
+    valid = torch.rand(2, 6, 7, generator=g) > 0.2
+    tol = {} if dtype == torch.float64 else dict(atol=1e-4, rtol=1e-4)
+    check_op(warp, (img, flow), device, dtype, **tol)
+    check_op(lambda f, t, v: end_point_error(f, t, v), (flow, gt, valid), device, dtype)
+    check_op(lambda f, t: outlier_rate(f, t), (flow, gt), device, dtype, grad=False)
+    check_op(lambda f, t: angular_error(f, t), (flow, gt), device, dtype,
+             **({} if dtype == torch.float64 else dict(atol=1e-3, rtol=1e-4)))
+    check_op(photometric_error, (img, img2, flow), device, dtype, **tol)
+    with default_device_elsewhere():
+        m = flow_metrics(flow.to(device, dtype), gt.to(device, dtype))
+    ref = flow_metrics(flow, gt)
+    assert set(m) == set(ref)
+    for k in m:
+        assert float(m[k]) == pytest.approx(float(ref[k]), rel=1e-4, abs=1e-3), k

@@ -35,8 +35,7 @@ from spacetime.video.models import (
     toy_late_fusion,
     toy_slow_fusion,
 )
-
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+from tests._matrix import assert_on, default_device_elsewhere
 
 # name -> (builder kwargs for a tiny variant, input shape)
 TINY = {
@@ -84,16 +83,17 @@ def test_builder_names():
     }
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_tiny_models_shape_and_backward(name, device):
+    """Forward + backward on ``device`` (one dtype, float32: the models are the heavy tests)."""
     torch.manual_seed(0)
     kwargs, shape = TINY[name]
     model = MODEL_BUILDERS[name](num_classes=5, **kwargs).to(device)
     x = torch.randn(shape, device=device)
-    y = model(x)
+    with default_device_elsewhere():
+        y = model(x)
     assert y.shape == (shape[0], 5)
-    assert y.device.type == device
+    assert_on(y, device, torch.float32)
     assert torch.isfinite(y).all()
     loss = F.cross_entropy(y, torch.tensor([0, 3], device=device))
     loss.backward()
@@ -390,15 +390,15 @@ def test_param_count_sanity():
         dict(kernel_size=3, groups=2, bias=False),
     ],
 )
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_onednn_conv3d_matches_nn_conv3d(kwargs, dtype):
+def test_onednn_conv3d_matches_nn_conv3d(kwargs, device, dtype):
     torch.manual_seed(0)
-    ref = nn.Conv3d(4, 6, **kwargs).to(dtype)
-    ours = Conv3d(4, 6, **kwargs).to(dtype)
+    ref = nn.Conv3d(4, 6, **kwargs).to(device, dtype)
+    ours = Conv3d(4, 6, **kwargs).to(device, dtype)
     ours.load_state_dict(ref.state_dict())
-    x = torch.randn(1, 4, 5, 9, 10, dtype=dtype, requires_grad=True)
+    x = torch.randn(1, 4, 5, 9, 10, dtype=dtype, device=device, requires_grad=True)
     x2 = x.detach().clone().requires_grad_(True)
     y_ref, y = ref(x), ours(x2)
+    assert_on(y, device, dtype)
     assert_close(y, y_ref, atol=1e-5)
     g = torch.randn_like(y)
     y_ref.backward(g)
@@ -409,5 +409,5 @@ def test_onednn_conv3d_matches_nn_conv3d(kwargs, dtype):
     xc = x.detach().contiguous(memory_format=torch.channels_last_3d)
     assert_close(ours(xc).detach(), y_ref.detach(), atol=1e-5)
     with torch.device("meta"):
-        meta = Conv3d(4, 6, **kwargs)
-    assert meta(torch.empty(1, 4, 5, 9, 10, device="meta")).shape == y.shape
+        meta = Conv3d(4, 6, **kwargs).to(dtype)
+    assert meta(torch.empty(1, 4, 5, 9, 10, device="meta", dtype=dtype)).shape == y.shape

@@ -31,6 +31,7 @@ from spacetime.video.transforms import (
     video_eval_transform,
     video_train_transform,
 )
+from tests._matrix import assert_on, check_op, close, default_device_elsewhere
 
 
 def _clip(T=3, H=24, W=32, seed=0, dtype=torch.uint8):
@@ -174,3 +175,25 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda v: resize(v, (4, 9)), (x,))
     assert torch.autograd.gradcheck(lambda v: normalize(v, (0.1, 0.2, 0.3), (1, 2, 3)), (x,))
     assert torch.autograd.gradcheck(lambda v: convert_layout(center_crop(hflip(v), 3)), (x,))
+
+
+def test_device_dtype(device, dtype):
+    """Every transform keeps the clip's device and float dtype (uint8 clips become ``dtype``
+    through to_float) and matches float64 on the CPU; random ones draw from a CPU generator."""
+    g = torch.Generator().manual_seed(3)
+    clip = torch.rand(4, 3, 12, 16, generator=g, dtype=torch.float64)
+    for fn in (lambda c: resize(c, (9, 10)), lambda c: short_side_resize(c, 8),
+               lambda c: crop(c, 1, 2, 5, 6), lambda c: center_crop(c, 6), hflip,
+               lambda c: normalize(c), lambda c: convert_layout(c)):
+        check_op(fn, (clip,), device, dtype)
+    u8 = torch.randint(0, 256, (4, 3, 24, 32), generator=g, dtype=torch.uint8)
+    with default_device_elsewhere():
+        f = to_float(u8.to(device), dtype)
+        train = video_train_transform(16, 20)(u8.to(device), generator=torch.Generator()
+                                              .manual_seed(0))
+        test = video_eval_transform(16, 20)(u8.to(device))
+    assert_on(f, device, dtype)
+    assert_on(train, device, torch.float32)
+    assert_on(test, device, torch.float32)
+    ref = video_train_transform(16, 20)(u8, generator=torch.Generator().manual_seed(0))
+    close(train, ref, torch.float32, atol=1e-4)

@@ -261,6 +261,12 @@ class CenterCrop(ClipTransform):
         return center_crop(clip, self.size)
 
 
+def _draw_device(generator: Generator | None) -> torch.device:
+    """Where random draws happen: the generator's device, else the CPU (the global CPU RNG),
+    whatever the default device and the clip's device."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 class RandomCrop(ClipTransform):
     """Crop a uniformly random ``size`` window (default 112 x 112), the same for all frames."""
 
@@ -274,8 +280,9 @@ class RandomCrop(ClipTransform):
         if h > H or w > W:
             raise InputError(f"size: expected a crop no larger than the {H}x{W} frame, "
                              f"got {h}x{w}")
-        top = int(torch.randint(0, H - h + 1, (1,), generator=generator))
-        left = int(torch.randint(0, W - w + 1, (1,), generator=generator))
+        dev = _draw_device(generator)
+        top = int(torch.randint(0, H - h + 1, (1,), generator=generator, device=dev))
+        left = int(torch.randint(0, W - w + 1, (1,), generator=generator, device=dev))
         return crop(clip, top, left, h, w)
 
 
@@ -289,7 +296,7 @@ class RandomHorizontalFlip(ClipTransform):
 
     def __call__(self, clip: torch.Tensor, generator: Generator | None = None) -> Tensor:
         _check_clip(clip)
-        if float(torch.rand((), generator=generator)) < self.p:
+        if float(torch.rand((), generator=generator, device=_draw_device(generator))) < self.p:
             return hflip(clip)
         return clip
 

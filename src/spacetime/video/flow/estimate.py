@@ -57,7 +57,7 @@ def _gray_u8(x: torch.Tensor) -> np.ndarray:
     """``(C, H, W)`` float [0, 1] -> ``(H, W)`` uint8 luma."""
     x = x.detach().cpu()
     if x.shape[0] == 3:
-        w = torch.tensor(_LUMA).view(3, 1, 1)
+        w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(3, 1, 1)
         x = (x * w).sum(dim=0)
     else:
         x = x[0]
