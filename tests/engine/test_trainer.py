@@ -230,7 +230,7 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(tmp_path / "trunc.pt")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda  # skipped without a GPU (tests/conftest.py); `make test-gpu` runs it
 @pytest.mark.parametrize("amp_dtype", ["float16", "bfloat16"])
 def test_cuda_amp_training_and_resume(tmp_path, amp_dtype):
     seed_everything(0)

@@ -27,6 +27,7 @@ from spacetime.shapes.models import (
     voxnet,
 )
 from spacetime.shapes.structures.octree import EMPTY, FULL, MIXED
+from tests._matrix import assert_on, default_device_elsewhere
 
 ENC = dict(encoder_widths=(8, 16), latent_dim=32)
 #: tiny builder kwargs per model (shared with the training tests and the benchmark)
@@ -76,11 +77,13 @@ def test_builders_keyword_only():
 # ----------------------------------------------------------------------------- shapes + backward
 @pytest.mark.parametrize("name", ["depth-fcn", "normal-fcn", "voxel-gen", "voxel-tubes",
                                   "point-gen"])
-def test_image_models_shapes_and_backward(name):
+def test_image_models_shapes_and_backward(name, device):
     torch.manual_seed(0)
-    m = SHAPE_MODEL_BUILDERS[name](**TINY[name])
-    x = _images().requires_grad_(True)
-    y = m(x)
+    m = SHAPE_MODEL_BUILDERS[name](**TINY[name]).to(device)
+    x = _images().to(device).requires_grad_(True)
+    with default_device_elsewhere():
+        y = m(x)
+    assert_on(y, device, torch.float32)
     want = {"depth-fcn": (2, 1, 32, 32), "normal-fcn": (2, 3, 32, 32),
             "voxel-gen": (2, 16, 16, 16), "voxel-tubes": (2, 16, 16, 16),
             "point-gen": (2, 64, 3)}[name]
@@ -348,15 +351,21 @@ def _random_batch(n=2, s=32, g=16, seed=0):
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_shape_step_every_model(name):
+def test_shape_step_every_model(name, device):
+    """Every model's training step (forward, losses, metrics) on ``device``; one dtype."""
     from spacetime.shapes.models import shape_task
 
     torch.manual_seed(0)
-    model = SHAPE_MODEL_BUILDERS[name](**TINY[name])
+    model = SHAPE_MODEL_BUILDERS[name](**TINY[name]).to(device)
     step = shape_task(name)
-    loss, metrics = step(model, _random_batch())
+    batch = {k: v.to(device) for k, v in _random_batch().items()}
+    with default_device_elsewhere():
+        loss, metrics = step(model, batch)
     assert loss.ndim == 0 and torch.isfinite(loss)
+    assert_on(loss, device, torch.float32, "loss")
     loss.backward()
+    assert all(p.grad is None or p.grad.device.type == torch.device(device).type
+               for p in model.parameters())
     assert len(metrics) == (5 if name == "pixel2mesh" else 1)  # p2m: chamfer + loss terms
     assert all(torch.isfinite(torch.as_tensor(v)) for v in metrics.values())
 

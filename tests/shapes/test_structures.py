@@ -17,6 +17,7 @@ from spacetime.shapes.structures import (
     join_pointclouds_as_batch,
     look_at,
 )
+from tests._matrix import check_op
 
 
 def tetra(dtype=torch.float32, offset=0.0):
@@ -243,3 +244,41 @@ def test_look_at_and_extrinsics():
     assert torch.allclose(E.camera_to_world(E.world_to_camera(p)), p, atol=1e-6)
     inv = E.inverse()
     assert isinstance(inv, CameraExtrinsics)
+
+
+def test_device_dtype(device, dtype):
+    """Every derived view of the structures is computed on their device in their dtype (and
+    equals the float64 CPU one); nothing is made on the default device."""
+    v0, f0 = tetra(torch.float64)
+    v1 = torch.tensor([[0, 0, 0], [2, 0, 0], [0, 2, 0]], dtype=torch.float64)
+    meshes = Meshes([v0, v1], [f0, torch.tensor([[0, 1, 2]])])
+
+    def mesh_views(m):
+        return (m.verts_padded(), m.faces_padded(), m.edges_packed(), m.faces_areas_packed(),
+                m.faces_normals_packed(), m.verts_normals_packed(), m.verts_packed_to_mesh_idx(),
+                m.num_verts_per_mesh(), m.get_bounding_boxes(), m.laplacian_packed().to_dense(),
+                m.offset_verts(torch.ones(3, dtype=m.verts_packed().dtype,
+                                          device=m.verts_packed().device)).verts_packed(),
+                join_meshes_as_scene(m).verts_packed(), join_meshes_as_batch([m, m]).faces_packed())
+
+    check_op(mesh_views, (meshes,), device, dtype, grad=False)
+    pcs = Pointclouds([v0, v1], normals=[v0, v1])
+
+    def cloud_views(p):
+        return (p.points_padded(), p.normals_padded(), p.packed_to_cloud_idx(),
+                p.padded_to_packed_idx(), p.get_bounding_boxes(),
+                join_pointclouds_as_batch([p, p]).points_packed())
+
+    check_op(cloud_views, (pcs,), device, dtype, grad=False)
+    grid = VoxelGrid(torch.rand(2, 3, 4, generator=torch.Generator().manual_seed(0),
+                                dtype=torch.float64), origin=(1.0, 2.0, 3.0), voxel_size=0.5)
+    pts = torch.rand(1, 5, 3, dtype=torch.float64) * 3
+    check_op(lambda g, p: (g.centers(), *g.world_to_voxel(p), g.occupied()), (grid, pts), device,
+             dtype, grad=False)
+    K = CameraIntrinsics(100.0, 120.0, 31.5, 23.5, width=64, height=48).to(dtype=torch.float64)
+    E = look_at([0.0, 0.5, -3.0], dtype=torch.float64)
+    p = torch.rand(1, 5, 3, dtype=torch.float64) + torch.tensor([0.0, 0.0, 2.0],
+                                                                dtype=torch.float64)
+    check_op(lambda k, e, x: (k.project(x), k.unproject(k.project(x), x[..., 2]),
+                              k.pixel_rays(4, 6), e.world_to_camera(x), e.camera_centers()),
+             (K, E, p), device, dtype)

@@ -7,6 +7,7 @@ import torch
 
 from spacetime.errors import FileFormatError, InputError
 from spacetime.video.flow import build_raft, estimate_flow, raft_padding, sequence_loss
+from tests._matrix import assert_on, close
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,21 @@ def test_shapes_any_size(small, size):
     with torch.no_grad():
         preds = small(f, f, num_flow_updates=2)
     assert len(preds) == 2 and all(p.shape == (1, 2, h, w) for p in preds)
+
+
+def test_forward_on_device(small, device):
+    """RAFT-small (one dtype) on ``device``: predictions stay there, equal the CPU ones."""
+    import copy
+
+    f1, f2 = torch.rand(1, 3, 20, 28), torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        ref = small(f1, f2, num_flow_updates=2)[-1]
+        model = copy.deepcopy(small).to(device)
+        # no default_device_elsewhere here: torchvision's RAFT itself makes a scalar tensor on
+        # the default device (torch.tensor(num_channels) in its correlation block)
+        out = model(f1.to(device), f2.to(device), num_flow_updates=2)[-1]
+    assert_on(out, device, torch.float32)
+    close(out, ref, torch.float32, atol=1e-3, rtol=1e-3)
 
 
 def test_input_checks(small):

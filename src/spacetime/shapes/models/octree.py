@@ -160,9 +160,10 @@ class OctreeGenerator(nn.Module):
         b = self.base_resolution
         f = self.base(torch.relu(self.fc(z)).view(n, self.channels[0], b, b, b))
         feats = f.permute(0, 2, 3, 4, 1).reshape(-1, self.channels[0])  # (N b³, C) raster order
+        dev = images.device
         grid = torch.stack(torch.meshgrid(
-            torch.arange(n), torch.arange(b), torch.arange(b), torch.arange(b), indexing="ij"),
-            -1).reshape(-1, 4).to(images.device)
+            torch.arange(n, device=dev), torch.arange(b, device=dev), torch.arange(b, device=dev),
+            torch.arange(b, device=dev), indexing="ij"), -1).reshape(-1, 4)
         coords, logits = [grid], [self.heads[0](feats)]
         child = _CHILD.to(images.device)
         for lv in range(1, self.levels + 1):

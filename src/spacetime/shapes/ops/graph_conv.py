@@ -56,7 +56,7 @@ def neighbor_sum(feats: torch.Tensor, edges: Any, *, directed: bool = False) -> 
     if feats.dtype in (torch.float32, torch.float64) and dst.numel():
         # sparse (V, V) adjacency @ feats: 3-4x faster forward + backward than index_add on CPU
         adj = torch.sparse_coo_tensor(torch.stack([dst, src]), feats.new_ones(dst.shape[0]),
-                                      (v, v), check_invariants=False)
+                                      (v, v), check_invariants=False, device=feats.device)
         return torch.sparse.mm(adj, feats)
     return torch.zeros_like(feats).index_add(0, dst, feats[src])
 

@@ -384,7 +384,7 @@ class Meshes:
             all_idx = torch.cat([idx, torch.stack([diag, diag])], 1)
             all_vals = torch.cat([vals, -(deg > 0).to(self.dtype)])
             return torch.sparse_coo_tensor(
-                all_idx, all_vals, (nv, nv), check_invariants=False
+                all_idx, all_vals, (nv, nv), check_invariants=False, device=self.device
             ).coalesce()
 
         return self._cached("laplacian", build)
