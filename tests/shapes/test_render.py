@@ -22,6 +22,7 @@ from spacetime.shapes.structures import (
     VoxelGrid,
 )
 from spacetime.viz.shapes import show
+from tests._matrix import check_op
 
 K0 = torch.tensor([[20.0, 0, 7.3], [0, 22.0, 5.1], [0, 0, 1]], dtype=torch.float64)
 
@@ -281,3 +282,20 @@ def test_textured_and_coloured_albedo():
     green = Meshes([v], [f], verts_colors=[torch.tensor([[0.0, 1, 0]]).expand(v.shape[0], 3)])
     centre = render_mesh_image(green, 32, 32)[16, 16]
     assert float(centre[1]) > 0.3 and float(centre[0]) == 0
+
+
+def test_device_dtype(device, dtype):
+    """Depth, normals, mask, face ids and splats on the meshes' device in their dtype, equal to
+    the float64 CPU render (the pixel ↔ face assignment of this scene has no near-ties)."""
+    verts, faces = _random_scene(4)
+    meshes = Meshes([verts, verts * 1.1], [faces, faces])
+    R = torch.eye(3, dtype=torch.float64)[None].expand(2, 3, 3)
+    t = torch.zeros(2, 3, dtype=torch.float64)
+    tol = {} if dtype == torch.float64 else dict(atol=1e-4, rtol=1e-4)
+    for normals in ("smooth", "flat"):
+        check_op(lambda m, k, r, tt, normals=normals: tuple(
+            render_depth_normals(m, k, r, tt, 12, 16, normals=normals)), (meshes, K0, R, t),
+            device, dtype, grad=False, **tol)
+    pts = verts + torch.tensor([0.0, 0.0, 0.5], dtype=torch.float64)
+    check_op(lambda p, k, r, tt: splat_points(p, k, r, tt, 12, 16), (pts, K0, R[0], t[0]), device,
+             dtype, grad=False)
