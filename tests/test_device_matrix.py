@@ -1,9 +1,9 @@
 """The device / dtype matrix itself (tests/conftest.py) and ``make test-gpu``: the target exists,
-and without a GPU it fails at once and says "no CUDA device"."""
+and without a GPU it fails at once and says "no CUDA device" (its check, the CUDA benchmark
+runner and ``pytest --device cuda`` are called in-process: no subprocess start-ups)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,13 +14,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU failure")
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT), env.get("PYTHONPATH", "")])
-    env.pop("PYTEST_XDIST_WORKER", None)
-    return env
 
 
 def test_fixtures_parametrize(request, device, dtype):
@@ -56,25 +49,34 @@ def test_gpu_commands_fail_clearly_without_cuda(capsys):
         assert run_all.main(args) == 1
         assert "no CUDA device" in capsys.readouterr().err
     assert run_all.supports_device(ROOT / "benchmarks" / "bm_point_ops.py")
-    out = subprocess.run([sys.executable, "-m", "pytest", "--device", "cuda", "-q",
-                          "-p", "no:cacheprovider", "--collect-only", "tests/test_skeleton.py"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120, env=_env())
-    assert out.returncode == 4  # usage error, not a green run of zero tests
-    assert "--device cuda: no CUDA device" in out.stderr + out.stdout
+    # pytest --device cuda: a usage error (exit 4), not a green run of zero tests
+    from tests.conftest import pytest_configure
+
+    with pytest.raises(pytest.UsageError, match="--device cuda: no CUDA device"):
+        pytest_configure(_Config({"--device": "cuda", "--dtype": "all"}))
+
+
+class _Config:
+    """The two options the matrix reads, and ``addinivalue_line``."""
+
+    def __init__(self, options):
+        self.options = options
+
+    def getoption(self, name):
+        return self.options[name]
+
+    def addinivalue_line(self, name, line):
+        pass
 
 
 def test_dtype_option_parsing():
     from tests.conftest import _selected_dtypes
 
-    class Config:
-        def __init__(self, value):
-            self.value = value
+    def config(value):
+        return _Config({"--dtype": value})
 
-        def getoption(self, name):
-            return self.value
-
-    assert _selected_dtypes(Config("all")) == ["float16", "bfloat16", "float32", "float64"]
-    assert _selected_dtypes(Config("float64, float16")) == ["float64", "float16"]
+    assert _selected_dtypes(config("all")) == ["float16", "bfloat16", "float32", "float64"]
+    assert _selected_dtypes(config("float64, float16")) == ["float64", "float16"]
     for bad in ("float8", "", ","):
         with pytest.raises(pytest.UsageError, match="--dtype: expected 'all' or a comma list"):
-            _selected_dtypes(Config(bad))
+            _selected_dtypes(config(bad))

@@ -302,3 +302,23 @@ def test_mid_epoch_resume_is_exact(tmp_path, loader_kind):
     # the epoch-end checkpoint no longer carries mid-epoch state
     final = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")
     assert final["batches_done"] == 0 and final["partial"] is None
+
+
+def test_fit_evaluate_and_resume_on_device(tmp_path, device):
+    """Two epochs with validation and a checkpoint on ``device`` (the loaders yield CPU
+    batches; the trainer moves them); the checkpoint holds CPU tensors and resumes there."""
+    seed_everything(0)
+    cfg = TrainConfig(epochs=2, optimizer="adam", lr=0.01, device=device, progress=False,
+                      out_dir=str(tmp_path), tensorboard=False, plot=False)
+    trainer = Trainer(toy_model(), build_loader(toy_data(24), 8, shuffle=True, seed=0),
+                      build_loader(toy_data(16, seed=9), 8), cfg)
+    hist = trainer.fit()
+    assert len(hist) == 2 and all(torch.isfinite(torch.tensor(h["train/loss"])) for h in hist)
+    assert next(trainer.model.parameters()).device.type == device
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert all(v.device.type == "cpu" for v in state["model"].values())
+    resumed = Trainer(toy_model(), build_loader(toy_data(24), 8), None,
+                      TrainConfig(epochs=3, device=device, progress=False, out_dir=str(tmp_path),
+                                  tensorboard=False, plot=False))
+    resumed.load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert next(resumed.model.parameters()).device.type == device
