@@ -118,19 +118,20 @@ def shapenet_peer_state(seed: int = 1) -> dict[str, torch.Tensor]:
     from torchvision.models import resnet50
 
     g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    tv = resnet50(weights=None).state_dict()
+    with torch.device("meta"):
+        tv = resnet50(weights=None).state_dict()  # names and shapes only
     sd: dict[str, torch.Tensor] = {}
-    for k, v in tv.items():
+    for k, m in tv.items():
         if k.startswith("fc."):
             continue
-        if k.endswith("running_mean"):
-            v = 0.1 * torch.randn(v.shape, generator=g)
-        elif k.endswith("running_var"):
-            v = 0.5 + torch.rand(v.shape, generator=g)
-        elif k.endswith("bn3.weight") or k.endswith("downsample.1.weight") or \
-                re.search(r"bn\d\.weight$|bn1\.weight$", k):
-            v = 0.5 + torch.rand(v.shape, generator=g)
+        if k.endswith("num_batches_tracked"):
+            v = torch.tensor(100)
+        elif k.endswith("running_mean") or k.endswith("bias"):
+            v = 0.1 * torch.randn(m.shape, generator=g)
+        elif k.endswith("running_var") or m.dim() == 1:  # BN variance / scale
+            v = 0.5 + torch.rand(m.shape, generator=g)
+        else:
+            v = _w(g, *m.shape)
         k = re.sub(r"^conv1\.", "backbone.stem.0.", k)
         k = re.sub(r"^bn1\.", "backbone.stem.1.", k)
         k = re.sub(r"^layer(\d)\.", r"backbone.stage\1.", k)
@@ -280,6 +281,44 @@ def ref_stage_shapenet(maps, verts_gl, nverts, edges, vert_feats, sd, p):
     return verts_gl + deform, nopos
 
 
+@torch.no_grad()
+def ref_shapenet_backbone(img, sd):
+    """shapenet/modeling/backbone.py: torchvision's ResNet-50 (ResNetBackbone wraps it) with the
+    peer's tensors, on ImageNet-normalised input (the peer's data loader) → res2..res5."""
+    from torchvision.models import resnet50
+
+    with torch.device("meta"):
+        tv = resnet50(weights=None)
+    back = {}
+    for k, v in sd.items():
+        if k.startswith("backbone."):
+            k2 = k.replace("backbone.stem.0.", "conv1.").replace("backbone.stem.1.", "bn1.")
+            back[re.sub(r"^backbone\.stage(\d)\.", r"layer\1.", k2)] = v
+    del tv.fc
+    tv.load_state_dict(back, strict=True, assign=True)
+    tv = tv.double().eval()
+    x = (img - torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)) / \
+        torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
+    x = tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))
+    refs = []
+    for layer in (tv.layer1, tv.layer2, tv.layer3, tv.layer4):
+        x = layer(x)
+        refs.append(x)
+    return refs
+
+
+def ref_voxel_to_world(verts_n):
+    """shapenet/utils/coords.py voxel_to_world (+ blender_ndc_to_world): voxel space [-1, 1]³
+    → Blender camera frame."""
+    x, y, z = verts_n.unbind(1)
+    zmin, zmax = 0.67, 0.92
+    m = 2.0 / (zmax - zmin)
+    b = -2.0 * zmin / (zmax - zmin) - 1
+    y, z = -y, (z - b) / m
+    zw = -0.2002002 / (-1.0 * z - -1.002002)
+    return torch.stack([(-1.0 / 2.1875) * zw * x, (-1.0 / 2.1875) * zw * y, zw], 1)
+
+
 def _test_meshes(seed: int, scale: float, shift: tuple[float, float, float]) -> Meshes:
     g = torch.Generator().manual_seed(seed)
     occ = torch.rand(2, 5, 5, 5, generator=g) > 0.55
@@ -406,7 +445,6 @@ def test_pix3d_mesh_head_matches_meshrcnn(pix3d):
 
 
 def test_shapenet_encoder_voxel_head_match_meshrcnn(shapenet):
-    from torchvision.models import resnet50
 
     model, sd = shapenet["model"], shapenet["peer"]
     a = shapenet["meta"]["builder_args"]
@@ -414,25 +452,9 @@ def test_shapenet_encoder_voxel_head_match_meshrcnn(shapenet):
         ("resnet50", -1, 48, 4)
     assert (a["num_stages"], a["num_convs"], a["hidden_dim"]) == (3, 3, 128)
     assert shapenet["meta"]["ignored"] == ["K"]
-    # reference: torchvision's ResNet-50 with the peer's backbone tensors (ShapeNet's
-    # ResNetBackbone wraps it), on ImageNet-normalised input (the peer's data loader)
-    tv = resnet50(weights=None)
-    back = {}
-    for k, v in sd.items():
-        if k.startswith("backbone."):
-            k2 = k.replace("backbone.stem.0.", "conv1.").replace("backbone.stem.1.", "bn1.")
-            back[re.sub(r"^backbone\.stage(\d)\.", r"layer\1.", k2)] = v
-    tv.load_state_dict(back, strict=False)
-    tv = tv.double().eval()
     g = torch.Generator().manual_seed(8)
     img = torch.rand(1, 3, 40, 40, generator=g, dtype=torch.float64)
-    x = (img - torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64).view(1, 3, 1, 1)) / \
-        torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64).view(1, 3, 1, 1)
-    x = tv.maxpool(tv.relu(tv.bn1(tv.conv1(x))))
-    refs = []
-    for layer in (tv.layer1, tv.layer2, tv.layer3, tv.layer4):
-        x = layer(x)
-        refs.append(x)
+    refs = ref_shapenet_backbone(img, sd)
     enc = model.encoder.double()
     with torch.no_grad():
         ours = enc(img)
@@ -565,3 +587,86 @@ def test_read_pth_unwraps(tmp_path):
     torch.save({"model": {}}, tmp_path / "empty.pth")
     with pytest.raises(FileFormatError, match="no tensors"):
         read_detectron2_checkpoint(tmp_path / "empty.pth")
+
+
+def test_shapenet_end_to_end_matches_meshrcnn(shapenet):
+    """Image → voxel logits → PyTorch3D-style cubify in Mesh R-CNN's NDC voxel space → world
+    → 3 refinement stages, against our single model with the converted weights (its voxel
+    predictor cut to 8 depth slices, converted alone, to keep the mesh small)."""
+    from spacetime.shapes.models.mesh_rcnn import MeshRCNNSingle, VoxelHead
+
+    g8 = torch.Generator().manual_seed(11)
+    sd = dict(shapenet["peer"])
+    sd["voxel_head.predictor.weight"] = _w(g8, 8, 256, 1, 1, scale=0.02).double()
+    sd["voxel_head.predictor.bias"] = torch.linspace(-2.0, 1.0, 8, dtype=torch.float64)
+    vox_peer = {k: v for k, v in sd.items() if k.startswith("voxel_head.")}
+    a = shapenet["meta"]["builder_args"]
+    vox = VoxelHead(2048, 8, hidden=256, num_convs=4).double()
+    vox.load_state_dict({meshrcnn_key(k, "shapenet")[len("voxel_head."):]: v
+                         for k, v in vox_peer.items()})
+    base = shapenet["model"]
+    model = MeshRCNNSingle(base.encoder.double(), vox, base.mesh_head.double(),
+                           cubify_thresh=a["cubify_thresh"], init_depth=a["init_depth"],
+                           depth_radius=a["depth_radius"], voxel_feature=a["voxel_feature"],
+                           depth_mode=a["depth_mode"], cubify_align=a["cubify_align"]).eval()
+    W = 64
+    f = 2.1875 * W / 2
+    K = torch.tensor([[[f, 0, (W - 1) / 2], [0, f, (W - 1) / 2], [0, 0, 1]]], dtype=torch.float64)
+    img = torch.rand(1, 3, W, W, generator=g8, dtype=torch.float64)
+    with torch.no_grad():
+        out = model(img, K)
+    maps = ref_shapenet_backbone(img, sd)
+    logits = ref_conv_upsample_head(F.interpolate(maps[-1], size=4, mode="bilinear",
+                                                  align_corners=False), sd, "voxel_head.", 4,
+                                    fcn="voxel_fcn")
+    _close(out.voxel_logits, logits)
+    occ = logits.sigmoid() > 0.2
+    assert 0 < int(occ.sum()) < occ.numel()
+    grid = cubify(occ.double(), 0.5)  # same topology; PyTorch3D "topleft" corner positions:
+    verts_gl = ref_voxel_to_world(grid.verts_packed() * 2.0 / (8 - 1) - 1.0)
+    flip = torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64)
+    _close(out.initial.verts_packed() * flip, verts_gl)
+    nv, edges = grid.num_verts_per_mesh().tolist(), grid.edges_packed()
+    vf = None
+    for i, m in enumerate(out.meshes):
+        verts_gl, vf = ref_stage_shapenet(maps, verts_gl, nv, edges, vf, sd,
+                                          f"mesh_head.stages.{i}.")
+        _close(m.verts_packed() * flip, verts_gl)
+
+
+def test_pix3d_scene_model_runs_in_box_space(pix3d):
+    """The converted detector + shape heads run end to end (64 px image, 2 detections); the
+    cubified meshes, built in the box's normalised space, project back into their boxes."""
+    meta = dict(pix3d["meta"])
+    meta["builder_args"] = {**meta["builder_args"], "image_size": 64, "max_size": 64,
+                            "detections_per_img": 2, "score_thresh": 0.0}
+    meta["builder_args"]["grid_size"] = 8  # a small grid: predictor cut to 8 depth slices
+    model = build_meshrcnn_model(meta).eval()
+    state = dict(pix3d["state"])
+    for k in ("detector.rpn.head.bbox_pred", "detector.roi_heads.box_predictor.bbox_pred"):
+        for p in ("weight", "bias"):  # no box regression: detections are (clipped) anchors
+            state[f"{k}.{p}"] = torch.zeros_like(state[f"{k}.{p}"])
+    state["voxel_head.predictor.weight"] = 0.01 * state["voxel_head.predictor.weight"][:8]
+    state["voxel_head.predictor.bias"] = torch.linspace(-2.0, 1.0, 8)
+    model.load_state_dict(state, strict=False)
+    assert (model.mesh_frame, model.depth_mode, model.cubify_align) == ("box", "inverse",
+                                                                       "topleft")
+    g = torch.Generator().manual_seed(12)
+    img = torch.rand(3, 64, 64, generator=g)
+    K = torch.tensor([[70.0, 0, 31.5], [0, 70.0, 31.5], [0, 0, 1]])
+    with torch.no_grad():
+        out = model([img], K[None])[0]
+    n = len(out["boxes"])
+    assert n == 2 and out["dz"].shape == (2,) and bool((out["dz"] > 0).all())
+    assert out["voxels"].shape == (2, 8, 8, 8) and len(out["meshes"]) == 2
+    # box_to_camera keeps each vertex on the ray of its box position: the projections of the
+    # refined vertices lie in the box, up to the "topleft" stretch G / (G - 1) and the
+    # refinement offsets (< 1 normalised unit per stage, 3 stages)
+    for i in range(n):
+        v = out["meshes"][i].verts_packed().double()
+        assert bool(torch.isfinite(v).all())
+        uv = v[:, :2] / v[:, 2:] * 70.0 + 31.5
+        x0, y0, x1, y1 = out["boxes"][i].double()
+        un = 2 * (uv[:, 0] - x0) / (x1 - x0) - 1
+        vn = 2 * (uv[:, 1] - y0) / (y1 - y0) - 1
+        assert float(torch.cat([un, vn]).abs().max()) < 1.0 + 2.0 / 7 + 3.0

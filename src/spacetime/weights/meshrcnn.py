@@ -16,14 +16,20 @@ The renames are the regular expressions of :data:`MESHRCNN_KEY_MAP` (peer key �
 value transforms are few and named in :func:`convert_meshrcnn_detectron2`'s docstring. Files
 are read by :func:`read_detectron2_checkpoint` without running any code from them.
 
-What is *not* reproduced (``meta["not_converted"]`` says it per variant): our own depth head
-(``depth_head.*``, the object's centre depth) has no counterpart in Mesh R-CNN, whose Pix3D
-evaluation takes the centre depth from the ground truth; and the geometry around the heads
-differs — Mesh R-CNN's Pix3D voxels / meshes live in the box's normalised space with depth
-slices uniform in 1 / Z, its ShapeNet voxels in Blender's NDC, ours in K-space with slices
-uniform in Z (:mod:`~spacetime.shapes.models.mesh_rcnn.kspace`). The converted heads compute
-exactly what Mesh R-CNN's do on the same inputs (``tests/weights/test_meshrcnn_weights.py``);
-the cubified starting meshes they are given in our models are not Mesh R-CNN's.
+The returned builder arguments also set the geometry Mesh R-CNN works in: depth slices
+uniform in 1 / Z (``depth_mode="inverse"``: its Pix3D unit box is a projective map of the
+object's frustum, its ShapeNet voxels are in Blender's NDC), PyTorch3D's ``"topleft"`` cubify
+corners, and for Pix3D meshes refined in the box's normalised space (``mesh_frame="box"``).
+Every converted part is checked in float64 against re-implementations of the peer's layers
+(``tests/weights/test_meshrcnn_weights.py``), the ShapeNet model end to end (image → voxels →
+cubified mesh → three refinement stages).
+
+What is *not* reproduced (``meta["not_converted"]``): our centre-depth head (``depth_head.*``)
+has no counterpart in Mesh R-CNN, which predicts only the depth extent (its Pix3D evaluation
+takes the centre depth from the ground truth) — it stays randomly initialised; grids with no
+voxel above the threshold keep their most likely voxel (Mesh R-CNN: an empty mesh on Pix3D, a
+filled central block on ShapeNet); detectron2's image resizing (PIL, on uint8) and its RPN /
+NMS post-processing are torchvision's here, so detections can differ slightly.
 """
 
 from __future__ import annotations
@@ -45,11 +51,16 @@ __all__ = [
     "MESHRCNN_KEY_MAP",
     "MESHRCNN_IGNORED",
     "DETECTRON2_PIXEL_MEAN_BGR",
+    "SHAPENET_DEPTH_RANGE",
     "meshrcnn_key",
     "read_detectron2_checkpoint",
     "convert_meshrcnn_detectron2",
     "build_meshrcnn_model",
 ]
+
+#: camera depths of Mesh R-CNN's ShapeNet voxel grid: Blender NDC z 0.67 … 0.92
+#: (``shapenet/utils/coords.py``), ``Z = 0.2002002 / (1.002002 − z_ndc)``
+SHAPENET_DEPTH_RANGE = (0.2002002 / (1.002002 - 0.67), 0.2002002 / (1.002002 - 0.92))
 
 #: detectron2's default ``MODEL.PIXEL_MEAN`` (BGR, 0-255 pixel values; ``PIXEL_STD`` 1, 1, 1)
 DETECTRON2_PIXEL_MEAN_BGR = (103.530, 116.280, 123.675)
@@ -321,6 +332,7 @@ def _infer_pix3d(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
         round_anchors=False, image_mean=None, image_std=None,
         mesh_stage_options={"align": "grid", "align_corners": True, "padding_mode": "border",
                             "neighbor_bias": True},
+        depth_mode="inverse", cubify_align="topleft", mesh_frame="box",
     )
     if grid % 2 or grid > 256:
         raise InputError(f"state_dict: roi_heads.voxel_head.predictor has {grid} outputs; only "
@@ -346,11 +358,14 @@ def _infer_shapenet(sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     stages = _count(sd, r"mesh_head\.stages\.(\d+)\.bottleneck\.weight")
     convs = _count(sd, r"mesh_head\.stages\.0\.gconvs\.(\d+)\.w0\.weight")
     hidden = _shape(sd, "mesh_head.stages.0.bottleneck.weight", 2)[0] if stages else 128
+    zn, zf = SHAPENET_DEPTH_RANGE
     return dict(image_size=137, encoder="resnet50", voxel_feature=-1, grid_size=grid,
                 voxel_hidden=vdim, voxel_convs=nv, hidden_dim=hidden, num_stages=stages,
                 num_convs=max(convs, 1), cubify_thresh=0.2,
                 mesh_stage_options={"align": "project", "align_corners": True,
-                                    "padding_mode": "zeros", "neighbor_bias": True})
+                                    "padding_mode": "zeros", "neighbor_bias": True},
+                depth_mode="inverse", cubify_align="topleft", init_depth=(zn + zf) / 2,
+                depth_radius=(zf - zn) / 2)
 
 
 def _first_gconv_perm(in_dim: int, hidden: int, variant: str) -> torch.Tensor:
@@ -551,18 +566,14 @@ def convert_meshrcnn_detectron2(
             out[k] = torch.zeros(shp, dtype=torch.long)
     out = {k: v.detach().clone().contiguous() for k, v in out.items()}
 
-    not_converted = []
+    not_converted = ["empty voxel grids: Mesh R-CNN leaves the mesh empty (Pix3D) or fills "
+                     "the central block (ShapeNet); ours keeps the most likely voxel"]
     if variant == "pix3d":
-        not_converted.append("depth_head (our centre-depth head; Mesh R-CNN's evaluation takes "
-                             "the centre depth from the ground truth): random init")
-        not_converted.append("geometry: Mesh R-CNN cubifies and refines in the box's "
-                             "normalised space with depth slices uniform in 1/Z; our scene "
-                             "model in K-space (uniform in Z), so converted mesh heads get a "
-                             "different starting mesh")
-    else:
-        not_converted.append("geometry: Mesh R-CNN's ShapeNet voxels are in Blender NDC with "
-                             "depth slices uniform in NDC z (0.67..0.92); our single model's in "
-                             "K-space (uniform in Z) over its depth range")
+        not_converted.insert(0, "depth_head (our centre-depth head; Mesh R-CNN predicts only "
+                                "the depth extent dz, its evaluation takes the centre depth "
+                                "from the ground truth): random init, so the converted model "
+                                "places objects at an arbitrary depth along their rays (their "
+                                "projection into the image does not depend on it)")
     meta = {
         "variant": variant,
         "builder": "mesh_rcnn" if variant == "pix3d" else "mesh_rcnn_single",

@@ -29,6 +29,7 @@ from spacetime.errors import InputError, MissingFileError
 from spacetime.shapes.models.mesh_rcnn.heads import DepthHead, MeshRefinementHead, VoxelHead, ZHead
 from spacetime.shapes.models.mesh_rcnn.kspace import (
     box_intrinsics,
+    box_to_camera,
     cubify_kspace,
     depth_range_from_box,
     intrinsics_params,
@@ -110,7 +111,15 @@ class MeshRCNN(nn.Module):
         mesh_roi_size: RoIAlign size of the mesh head's features (default ``roi_size``;
             Mesh R-CNN pools 12 for voxels, 14 for meshes).
         z_head: optional :class:`ZHead` (Mesh R-CNN's depth-extent head, for released
-            weights): evaluation then also returns ``dz`` per detection; not trained here.
+            weights): evaluation then also returns ``dz`` per detection and uses it as the
+            depth range ``depth ± dz / 2``; not trained here.
+        depth_mode, cubify_align: :func:`~.kspace.cubify_kspace`'s ``depth_mode`` / ``align``
+            (Mesh R-CNN: ``"inverse"``, ``"topleft"``; defaults ``"linear"``, ``"corner"``).
+        mesh_frame: ``"camera"`` (default: the mesh head refines camera-frame meshes, its
+            ``vert_align`` projecting with the box's intrinsics) or ``"box"`` (Mesh R-CNN's Pix3D
+            head: meshes in the box's normalised space, refinement stages with
+            ``align="grid"``; outputs mapped to the camera frame by :func:`~.kspace.
+            box_to_camera`).
 
     Shapes: ``forward(images (N, 3, H, W) or a list of (3, H_i, W_i), K (N, 3, 3), targets=None)``;
     targets per image (:func:`scene_targets`): ``boxes (M, 4)``, ``labels (M,)``, ``masks (M, H,
@@ -125,13 +134,19 @@ class MeshRCNN(nn.Module):
                  depth_head: DepthHead, *, featmap_names: Sequence[str] = ("0",),
                  roi_size: int = 12, cubify_thresh: float = 0.2, depth_margin: float = 1.3,
                  max_train_objects: int = 16, num_samples: int = 1000,
-                 mesh_roi_size: int | None = None, z_head: ZHead | None = None) -> None:
+                 mesh_roi_size: int | None = None, z_head: ZHead | None = None,
+                 depth_mode: str = "linear", cubify_align: str = "corner",
+                 mesh_frame: str = "camera") -> None:
         super().__init__()
         from torchvision.ops import MultiScaleRoIAlign
 
         check_int(roi_size, "roi_size", min_value=1)
         check_positive(depth_margin, "depth_margin")
         check_int(max_train_objects, "max_train_objects", min_value=1)
+        check_in(depth_mode, "depth_mode", ("linear", "inverse"))
+        check_in(cubify_align, "cubify_align", ("corner", "topleft"))
+        check_in(mesh_frame, "mesh_frame", ("camera", "box"))
+        self.depth_mode, self.cubify_align, self.mesh_frame = depth_mode, cubify_align, mesh_frame
         self.detector = detector
         self.voxel_head, self.mesh_head, self.depth_head = voxel_head, mesh_head, depth_head
         self.shape_pool = MultiScaleRoIAlign(list(featmap_names), roi_size, sampling_ratio=2)
@@ -154,9 +169,10 @@ class MeshRCNN(nn.Module):
 
     def _shape_branch(self, features: Mapping[str, torch.Tensor], boxes: list[torch.Tensor],
                       K: torch.Tensor, scales: list[tuple[float, float]],
-                      image_sizes: list[tuple[int, int]], gt_depths: torch.Tensor | None
-                      ) -> dict[str, Any]:
-        """Shape heads on ``boxes`` (original image coordinates) of every image."""
+                      image_sizes: list[tuple[int, int]], gt_depths: torch.Tensor | None,
+                      labels: torch.Tensor | None = None) -> dict[str, Any]:
+        """Shape heads on ``boxes`` (original image coordinates) of every image; ``labels``
+        (0-based, concatenated) select the z head's class column at evaluation."""
         owner = torch.cat([torch.full((len(b),), i, dtype=torch.long, device=K.device)
                            for i, b in enumerate(boxes)])
         flat = torch.cat(boxes)
@@ -170,19 +186,31 @@ class MeshRCNN(nn.Module):
         depth = self.depth_head(feats, apparent)
         z = depth.detach() if gt_depths is None else gt_depths
         ranges = depth_range_from_box(flat, z, Kr, margin=self.depth_margin)
+        dz = None
+        if self.z_head is not None and gt_depths is None and labels is not None:
+            z_out = self.z_head(self.z_pool(features, scaled, image_sizes))
+            dz = self.z_head.depth_extent(z_out, labels, flat)
+            ranges = torch.stack([torch.maximum(z - dz / 2, 0.05 * z), z + dz / 2], 1)
+        box = self.mesh_frame == "box"
         initial = cubify_kspace(torch.sigmoid(logits.detach()), Kr, flat, ranges,
-                                thresh=self.cubify_thresh)
+                                thresh=self.cubify_thresh, depth_mode=self.depth_mode,
+                                align=self.cubify_align, frame="box" if box else "camera")
         meshes = []
         if self.mesh_head is not None:
             mfeats = feats if self.mesh_pool is None else self.mesh_pool(features, scaled,
                                                                          image_sizes)
-            Kb = box_intrinsics(Kr, flat, self.mesh_roi_size)
-            meshes = self.mesh_head([mfeats], initial, Kb, self.mesh_roi_size)
-        z_out = None
-        if self.z_head is not None and gt_depths is None:
-            z_out = self.z_head(self.z_pool(features, scaled, image_sizes))
+            if box:
+                meshes = self.mesh_head([mfeats], initial, None, self.mesh_roi_size)
+            else:
+                Kb = box_intrinsics(Kr, flat, self.mesh_roi_size)
+                meshes = self.mesh_head([mfeats], initial, Kb, self.mesh_roi_size)
+        if box:
+            def cam(m: Any) -> Any:
+                return box_to_camera(m, Kr, flat, ranges, depth_mode=self.depth_mode)
+
+            initial, meshes = cam(initial), [cam(m) for m in meshes]
         return {"owner": owner, "boxes": flat, "K": Kr, "logits": logits, "depth": depth,
-                "ranges": ranges, "initial": initial, "meshes": meshes, "z_out": z_out}
+                "ranges": ranges, "initial": initial, "meshes": meshes, "dz": dz}
 
     def forward(self, images: Any, K: torch.Tensor, targets: Sequence[Mapping[str, Any]] | None
                 = None) -> Any:
@@ -224,7 +252,8 @@ class MeshRCNN(nn.Module):
                 o.update(voxels=None, depths=o["scores"].new_zeros(0), meshes=None,
                          depth_ranges=o["scores"].new_zeros(0, 2))
             return out
-        sb = self._shape_branch(features, boxes, Kt, scales, il.image_sizes, None)
+        sb = self._shape_branch(features, boxes, Kt, scales, il.image_sizes, None,
+                                labels=torch.cat([o["labels"] for o in out]))
         final = sb["meshes"][-1] if sb["meshes"] else sb["initial"]
         probs = torch.sigmoid(sb["logits"])
         for i, o in enumerate(out):
@@ -232,8 +261,8 @@ class MeshRCNN(nn.Module):
             o["voxels"], o["depths"], o["depth_ranges"] = probs[idx], sb["depth"][idx], \
                 sb["ranges"][idx]
             o["meshes"] = final[idx.tolist()] if idx.numel() else None
-            if sb["z_out"] is not None:
-                o["dz"] = self.z_head.depth_extent(sb["z_out"][idx], o["labels"], o["boxes"])
+            if sb["dz"] is not None:
+                o["dz"] = sb["dz"][idx]
         return out
 
     def _shape_losses(self, features, targets, K, scales, image_sizes) -> dict[str, torch.Tensor]:
@@ -261,7 +290,8 @@ class MeshRCNN(nn.Module):
             depths = depths[keep]
         gt = Meshes(verts, faces, validate=False)
         sb = self._shape_branch(features, boxes, K, scales, image_sizes, depths)
-        vox_t = kspace_voxels(gt, sb["K"], sb["boxes"], sb["ranges"], self.grid_size)
+        vox_t = kspace_voxels(gt, sb["K"], sb["boxes"], sb["ranges"], self.grid_size,
+                              depth_mode=self.depth_mode)
         loss_depth = (sb["depth"].log() - depths.log()).abs().mean()
         # normalise each object: centre (0, 0, z_c), unit depth half-range
         centre = torch.zeros(len(gt), 3, dtype=depths.dtype, device=depths.device)
@@ -310,6 +340,9 @@ def mesh_rcnn(
     z_roi_size: int = 7,
     z_fc_dim: int = 1024,
     z_class_agnostic: bool = False,
+    depth_mode: str = "linear",
+    cubify_align: str = "corner",
+    mesh_frame: str = "camera",
 ) -> MeshRCNN:
     """Scene-mode Mesh R-CNN around torchvision's Mask R-CNN (random init, or a local checkpoint
     via ``detector_checkpoint``; nothing is downloaded).
@@ -327,7 +360,8 @@ def mesh_rcnn(
     in the 3×3), ``round_anchors=False`` (detectron2's cell anchors are not rounded),
     ``image_mean`` / ``image_std`` (of RGB images in [0, 1]), ``mesh_roi_size``,
     ``mesh_stage_options`` (:class:`MeshRefinementHead`'s), ``z_head`` (+ ``z_roi_size``,
-    ``z_fc_dim``, ``z_class_agnostic``: Mesh R-CNN's :class:`ZHead`).
+    ``z_fc_dim``, ``z_class_agnostic``: Mesh R-CNN's :class:`ZHead`), and the shape geometry
+    of :class:`MeshRCNN` (``depth_mode``, ``cubify_align``, ``mesh_frame``).
     """
     from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn
     from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -392,7 +426,8 @@ def mesh_rcnn(
                                        num_outputs=1 if z_class_agnostic else num_classes)
     model = MeshRCNN(det, vox, mesh, DepthHead(channels, hidden=voxel_hidden),
                      featmap_names=names, roi_size=roi_size, cubify_thresh=cubify_thresh,
-                     num_samples=num_samples, mesh_roi_size=mesh_roi_size, z_head=zh)
+                     num_samples=num_samples, mesh_roi_size=mesh_roi_size, z_head=zh,
+                     depth_mode=depth_mode, cubify_align=cubify_align, mesh_frame=mesh_frame)
     model.image_size = image_size
     model.num_classes = num_classes
     return model

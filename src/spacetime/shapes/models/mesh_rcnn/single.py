@@ -86,6 +86,8 @@ class MeshRCNNSingle(nn.Module):
         init_depth, depth_radius: default depth range ``init_depth ± depth_radius``.
         voxel_feature: index of the encoder map fed to the voxel head (default 0, the first;
             Mesh R-CNN's ShapeNet model: -1, the last).
+        depth_mode, cubify_align: :func:`~.kspace.cubify_kspace`'s (Mesh R-CNN's ShapeNet
+            voxels: ``"inverse"`` — uniform in Blender's NDC z — and ``"topleft"``).
 
     Shapes: ``forward(images, K (N, 3, 3) or CameraIntrinsics, depth_range (N, 2) or None,
     init_voxels=None) -> MeshRCNNOutput``; ``init_voxels`` ``(N, G, G, G)`` replaces the
@@ -94,7 +96,8 @@ class MeshRCNNSingle(nn.Module):
 
     def __init__(self, encoder: nn.Module, voxel_head: VoxelHead, mesh_head: nn.Module | None,
                  *, cubify_thresh: float = 0.2, init_depth: float = 2.37,
-                 depth_radius: float = 0.9, voxel_feature: int = 0) -> None:
+                 depth_radius: float = 0.9, voxel_feature: int = 0,
+                 depth_mode: str = "linear", cubify_align: str = "corner") -> None:
         super().__init__()
         check_positive(init_depth, "init_depth")
         check_positive(depth_radius, "depth_radius")
@@ -105,6 +108,9 @@ class MeshRCNNSingle(nn.Module):
         self.cubify_thresh = float(cubify_thresh)
         self.init_depth, self.depth_radius = float(init_depth), float(depth_radius)
         self.voxel_feature = int(voxel_feature)
+        check_in(depth_mode, "depth_mode", ("linear", "inverse"))
+        check_in(cubify_align, "cubify_align", ("corner", "topleft"))
+        self.depth_mode, self.cubify_align = depth_mode, cubify_align
 
     @property
     def grid_size(self) -> int:
@@ -127,7 +133,8 @@ class MeshRCNNSingle(nn.Module):
             probs = init_voxels.to(probs.dtype)
         boxes = full_image_boxes(n, (h, w), device=images.device, dtype=images.dtype)
         initial = cubify_kspace(probs, K, boxes, depth_range.to(images.dtype),
-                                thresh=self.cubify_thresh)
+                                thresh=self.cubify_thresh, depth_mode=self.depth_mode,
+                                align=self.cubify_align)
         meshes = [] if self.mesh_head is None else self.mesh_head(maps, initial, K, (h, w))
         return MeshRCNNOutput(logits, initial, meshes)
 
@@ -150,6 +157,8 @@ def mesh_rcnn_single(
     encoder: str = "pyramid",
     voxel_feature: int = 0,
     mesh_stage_options: Mapping[str, Any] | None = None,
+    depth_mode: str = "linear",
+    cubify_align: str = "corner",
 ) -> MeshRCNNSingle:
     """Single-object Mesh R-CNN ("voxel-init") for ``image_size²`` images.
 
@@ -189,7 +198,8 @@ def mesh_rcnn_single(
     depth = synthetic_object_depth(focal) if init_depth is None else init_depth
     model = MeshRCNNSingle(enc, vox, mesh, cubify_thresh=cubify_thresh, init_depth=depth,
                            depth_radius=0.9 if depth_radius is None else depth_radius,
-                           voxel_feature=voxel_feature)
+                           voxel_feature=voxel_feature, depth_mode=depth_mode,
+                           cubify_align=cubify_align)
     model.image_size = image_size
     return model
 
