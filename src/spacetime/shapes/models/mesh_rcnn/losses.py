@@ -147,15 +147,15 @@ class MeshRCNNStep:
         from spacetime.shapes.models.pixel2mesh import camera_frame_targets
         from spacetime.shapes.models.tasks import resize_voxels
 
+        mode = getattr(getattr(model, "module", model), "depth_mode", "linear")
+        if mode != "linear":
+            raise InputError(f"model: expected depth_mode 'linear' (the targets voxels_cam are "
+                             f"evenly spaced in depth), got {mode!r}")
         tg = camera_frame_targets(batch)
         if "points" not in tg or "normals" not in tg:
             raise InputError("batch: expected 'points' and 'normals' (returns=('points', ...))")
         vox = _get(batch, "voxels_cam")
         g = getattr(model, "grid_size", None) or model.module.grid_size
-        mode = getattr(getattr(model, "module", model), "depth_mode", "linear")
-        if mode != "linear":
-            raise InputError(f"model: expected depth_mode 'linear' (the targets voxels_cam are "
-                             f"evenly spaced in depth), got {mode!r}")
         if vox.shape[-1] != g:
             vox = resize_voxels(vox, g)
         dr = _get(batch, "depth_range") if self.use_gt_depth_range else None
