@@ -670,3 +670,67 @@ def test_pix3d_scene_model_runs_in_box_space(pix3d):
         un = 2 * (uv[:, 0] - x0) / (x1 - x0) - 1
         vn = 2 * (uv[:, 1] - y0) / (y1 - y0) - 1
         assert float(torch.cat([un, vn]).abs().max()) < 1.0 + 2.0 / 7 + 3.0
+
+
+def _homography(src, dst):
+    """4-point DLT (h33 = 1), as Mesh R-CNN's ProjectiveTransform.estimate."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(src, dst):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rhs.append(u)
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs.append(v)
+    h = torch.linalg.solve(torch.tensor(rows, dtype=torch.float64),
+                           torch.tensor(rhs, dtype=torch.float64))
+    return torch.cat([h, torch.ones(1, dtype=torch.float64)]).view(3, 3)
+
+
+def ref_unit_box(verts, box, zrange, f, px, py):
+    """meshrcnn/utils/shape.py box2D_to_cuboid3D + cuboid3D_to_unitbox3D and
+    structures/mesh.py batch_crop_meshes_within_box for one object: Mesh R-CNN's Pix3D camera
+    frame (x left, y up, z forward; K = [f, px, py], image 2px × 2py) → the box's unit cube."""
+    w, h = 2 * px, 2 * py
+    x1, y1, x2, y2 = box
+    x1p, y1p, x2p, y2p = w - 1 - x1 - px, h - 1 - y1 - py, w - 1 - x2 - px, h - 1 - y2 - py
+    z0, z1 = zrange
+    dst = [(-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)]
+    hxz = _homography([(x2p * z0 / f, z0), (x1p * z0 / f, z0), (x2p * z1 / f, z1),
+                       (x1p * z1 / f, z1)], dst)
+    hyz = _homography([(y2p * z0 / f, z0), (y1p * z0 / f, z0), (y2p * z1 / f, z1),
+                       (y1p * z1 / f, z1)], dst)
+
+    def apply(hm, a, b):
+        p = torch.stack([a, b, torch.ones_like(a)], 1) @ hm.T
+        return p[:, :2] / p[:, 2:]
+
+    pxz = apply(hxz, verts[:, 0], verts[:, 2])
+    pyz = apply(hyz, verts[:, 1], verts[:, 2])
+    out = torch.stack([pxz[:, 0], pyz[:, 0], pxz[:, 1]], 1)
+    return out * torch.tensor([-1.0, -1.0, 1.0], dtype=torch.float64)  # "align to image"
+
+
+def test_box_space_is_meshrcnn_unit_box():
+    """Our K-space with inverse-depth slices, G = 2, shifted by -1 (cubify_kspace
+    frame="box", box_to_camera) is Mesh R-CNN's Pix3D unit box, once its camera frame (x left,
+    y up) and its principal point (box coordinates: w/2 - 1, h/2 - 1) are accounted for."""
+    from spacetime.shapes.models.mesh_rcnn import box_to_camera, camera_to_kspace
+
+    f, px, py = 600.0, 320.0, 240.0
+    box = (200.0, 150.0, 380.0, 330.0)
+    zr = (2.0, 3.1)
+    g = torch.Generator().manual_seed(13)
+    z = 2.0 + 1.1 * torch.rand(50, generator=g, dtype=torch.float64)
+    u = 180 + 220 * torch.rand(50, generator=g, dtype=torch.float64)
+    v = 140 + 200 * torch.rand(50, generator=g, dtype=torch.float64)
+    cx, cy = px - 1, py - 1
+    cam = torch.stack([(u - cx) * z / f, (v - cy) * z / f, z], 1)  # OpenCV frame
+    ref = ref_unit_box(cam * torch.tensor([-1.0, -1.0, 1.0], dtype=torch.float64), box, zr, f,
+                       px, py)
+    K = torch.tensor([[f, 0, cx], [0, f, cy], [0, 0, 1]], dtype=torch.float64)
+    b = torch.tensor([box], dtype=torch.float64)
+    r = torch.tensor([zr], dtype=torch.float64)
+    ours = camera_to_kspace(cam, K, b, r, 2, depth_mode="inverse") - 1.0
+    _close(ours, ref)
+    back = box_to_camera(Meshes([ref], [torch.zeros(0, 3, dtype=torch.long)]), K, b, r,
+                         depth_mode="inverse")
+    _close(back.verts_packed(), cam)

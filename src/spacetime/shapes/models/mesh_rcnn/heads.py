@@ -120,12 +120,14 @@ class DepthHead(nn.Module):
 class ZHead(nn.Module):
     """Mesh R-CNN's z head (``FastRCNNFCHead`` of its Pix3D model): ``(N, C, R, R)`` RoI
     features → ``num_fc`` × (Linear + ReLU) of width ``fc_dim`` → ``(N, num_outputs)``, one
-    output per class (or 1, class-agnostic): ``log(dz / h)``, the object's depth **extent**
-    ``dz`` over its box height ``h`` in pixels. Hosts released weights; it is not our
-    :class:`DepthHead` (which predicts the centre depth).
+    output per class (or 1, class-agnostic): ``log(f · dz / (z_c · h))`` — the object's depth
+    **extent** ``dz`` relative to its centre depth ``z_c``, times the focal length ``f`` over
+    the box height ``h`` (pixels; Mesh R-CNN's ``_process_dz`` target). Hosts released weights;
+    it is not our :class:`DepthHead` (which predicts the centre depth).
 
-    :meth:`depth_extent` gives ``dz = exp(min(out, log(1000 / 16))) · h`` for given classes,
-    as Mesh R-CNN's inference (``z_rcnn_inference`` clamp, box-height product at evaluation).
+    :meth:`depth_extent` gives ``exp(min(out, log(1000 / 16))) · h = f · dz / z_c`` (pixels)
+    for given classes, as Mesh R-CNN's inference (``z_rcnn_inference`` clamp, then the box
+    height product); divide by ``f`` and multiply by ``z_c`` for ``dz``.
     """
 
     def __init__(self, in_channels: int, roi_size: int = 7, *, num_fc: int = 2,
@@ -156,8 +158,9 @@ class ZHead(nn.Module):
 
     def depth_extent(self, out: torch.Tensor, labels: torch.Tensor,
                      boxes: torch.Tensor) -> torch.Tensor:
-        """``(N,)`` depth extents from :meth:`forward`'s ``(N, K)`` (the ``labels`` ``(N,)``
-        0-based column, or column 0 if class-agnostic) and ``boxes`` ``(N, 4)`` (pixels)."""
+        """``(N,)`` ``f · dz / z_c`` (pixels) from :meth:`forward`'s ``(N, K)`` (the ``labels``
+        ``(N,)`` 0-based column, or column 0 if class-agnostic) and ``boxes`` ``(N, 4)``
+        (pixels)."""
         col = labels.long() if out.shape[1] > 1 else torch.zeros_like(labels, dtype=torch.long)
         z = out.gather(1, col[:, None]).squeeze(1).clamp(max=math.log(1000.0 / 16))
         return z.exp() * (boxes[:, 3] - boxes[:, 1])

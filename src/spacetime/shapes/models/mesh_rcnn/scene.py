@@ -111,8 +111,9 @@ class MeshRCNN(nn.Module):
         mesh_roi_size: RoIAlign size of the mesh head's features (default ``roi_size``;
             Mesh R-CNN pools 12 for voxels, 14 for meshes).
         z_head: optional :class:`ZHead` (Mesh R-CNN's depth-extent head, for released
-            weights): evaluation then also returns ``dz`` per detection and uses it as the
-            depth range ``depth ± dz / 2``; not trained here.
+            weights): evaluation then also returns ``dz`` (the object's depth extent, scene
+            units, from the z head's relative extent and the centre depth) per detection and
+            uses ``depth ± dz / 2`` as the depth range; not trained here.
         depth_mode, cubify_align: :func:`~.kspace.cubify_kspace`'s ``depth_mode`` / ``align``
             (Mesh R-CNN: ``"inverse"``, ``"topleft"``; defaults ``"linear"``, ``"corner"``).
         mesh_frame: ``"camera"`` (default: the mesh head refines camera-frame meshes, its
@@ -189,7 +190,7 @@ class MeshRCNN(nn.Module):
         dz = None
         if self.z_head is not None and gt_depths is None and labels is not None:
             z_out = self.z_head(self.z_pool(features, scaled, image_sizes))
-            dz = self.z_head.depth_extent(z_out, labels, flat)
+            dz = self.z_head.depth_extent(z_out, labels, flat) / p[:, 1] * z  # f dz / z_c → dz
             ranges = torch.stack([torch.maximum(z - dz / 2, 0.05 * z), z + dz / 2], 1)
         box = self.mesh_frame == "box"
         initial = cubify_kspace(torch.sigmoid(logits.detach()), Kr, flat, ranges,
