@@ -443,6 +443,13 @@ def _compose(first: Callable[[torch.Tensor], torch.Tensor] | None,
 
 def _expected_shapes(variant: str, args: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     """Our state dict's key → shape for ``args``, built on the meta device (no memory)."""
+    # import everything the builders use first: module-level tensors created by a first import
+    # inside the meta-device context would be meta tensors for the rest of the process
+    import torchvision.models.detection  # noqa: F401
+
+    import spacetime.shapes  # noqa: F401
+    import spacetime.shapes.models.mesh_rcnn  # noqa: F401
+
     with torch.device("meta"):
         model = build_meshrcnn_model({"variant": variant, "builder_args": dict(args)})
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
