@@ -637,18 +637,23 @@ def test_shapenet_end_to_end_matches_meshrcnn(shapenet):
 def test_pix3d_scene_model_runs_in_box_space(pix3d):
     """The converted detector + shape heads run end to end (64 px image, 2 detections); the
     cubified meshes, built in the box's normalised space, project back into their boxes."""
-    meta = dict(pix3d["meta"])
-    meta["builder_args"] = {**meta["builder_args"], "image_size": 64, "max_size": 64,
-                            "detections_per_img": 2, "score_thresh": 0.0}
-    meta["builder_args"]["grid_size"] = 8  # a small grid: predictor cut to 8 depth slices
-    model = build_meshrcnn_model(meta).eval()
-    state = dict(pix3d["state"])
-    for k in ("detector.rpn.head.bbox_pred", "detector.roi_heads.box_predictor.bbox_pred"):
-        for p in ("weight", "bias"):  # no box regression: detections are (clipped) anchors
-            state[f"{k}.{p}"] = torch.zeros_like(state[f"{k}.{p}"])
+    import copy
+
+    from spacetime.shapes.models.mesh_rcnn import VoxelHead
+
+    model = copy.deepcopy(pix3d["model"]).float().eval()  # other tests made parts float64
+    det = model.detector
+    det.transform.min_size, det.transform.max_size = (64,), 64
+    det.roi_heads.detections_per_img, det.roi_heads.score_thresh = 2, 0.0
+    state = {k: v for k, v in pix3d["state"].items() if k.startswith("voxel_head.")}
     state["voxel_head.predictor.weight"] = 0.01 * state["voxel_head.predictor.weight"][:8]
     state["voxel_head.predictor.bias"] = torch.linspace(-2.0, 1.0, 8)
-    model.load_state_dict(state, strict=False)
+    model.voxel_head = VoxelHead(256, 8, hidden=256, num_convs=4)  # a small grid: 8 slices
+    model.voxel_head.load_state_dict({k[len("voxel_head."):]: v for k, v in state.items()})
+    with torch.no_grad():
+        for k in (det.rpn.head.bbox_pred, det.roi_heads.box_predictor.bbox_pred):
+            k.weight.zero_()  # no box regression: detections are (clipped) anchors
+            k.bias.zero_()
     assert (model.mesh_frame, model.depth_mode, model.cubify_align) == ("box", "inverse",
                                                                        "topleft")
     g = torch.Generator().manual_seed(12)
