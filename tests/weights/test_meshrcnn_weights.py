@@ -521,6 +521,12 @@ def test_errors_name_keys_and_shapes(pix3d):
                                          r"detector\.backbone\.fpn\.layer_blocks\.1\.0\.weight: "
                                          r"expected \(256, 256, 3, 3\).*got \(256, 256, 1, 1\)"):
         convert_meshrcnn_detectron2(bad)
+    bad = dict(peer)
+    bad["backbone.bottom_up.stem.conv1.weight"] = torch.zeros(64)  # BGR flip needs rank 4
+    with pytest.raises(InputError, match=r"mis-shaped 1: backbone\.bottom_up\.stem\.conv1\."
+                                         r"weight -> detector\.backbone\.body\.conv1\.weight: "
+                                         r"got \(64,\)"):
+        convert_meshrcnn_detectron2(bad)
     with pytest.raises(InputError, match="variant"):
         convert_meshrcnn_detectron2(peer, variant="coco")
     with pytest.raises(InputError, match="non-empty"):

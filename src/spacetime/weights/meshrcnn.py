@@ -546,16 +546,23 @@ def convert_meshrcnn_detectron2(
         renamed[ours] = v
         source_of[ours] = k
     transforms = _transforms(variant, sd, args)
-    out = {k: (transforms[k](v) if k in transforms else v) for k, v in renamed.items()}
+    out: dict[str, torch.Tensor] = {}
+    unconvertible = []
+    for k, v in renamed.items():
+        try:
+            out[k] = transforms[k](v) if k in transforms else v
+        except (IndexError, RuntimeError, ValueError):  # wrong rank / size for the transform
+            unconvertible.append(f"{source_of[k]} -> {k}: got {tuple(v.shape)}, which the "
+                                 "conversion cannot reorder")
 
     expected = _expected_shapes(variant, args)
     missing_ok = sorted(k for k in expected if k.startswith("depth_head."))
-    missing = [k for k in expected if k not in out and k not in missing_ok
+    missing = [k for k in expected if k not in renamed and k not in missing_ok
                and not k.endswith("num_batches_tracked")]
     extra = [source_of[k] for k in out if k not in expected]
-    bad = [f"{source_of[k]} -> {k}: expected {expected[k]} (after conversion), got "
-           f"{tuple(out[k].shape)}" for k in out if k in expected
-           and tuple(out[k].shape) != expected[k]]
+    bad = unconvertible + [f"{source_of[k]} -> {k}: expected {expected[k]} (after "
+                           f"conversion), got {tuple(out[k].shape)}" for k in out
+                           if k in expected and tuple(out[k].shape) != expected[k]]
     if missing or unexpected or extra or bad:
         parts = []
         if missing:
