@@ -154,9 +154,9 @@ def pix3d():
     peer = pix3d_peer_state()
     state, meta = convert_meshrcnn_detectron2(peer, variant="pix3d")
     model = build_meshrcnn_model(meta).eval()
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    model.load_state_dict(state, strict=True)
     return {"peer": {k: v.double() for k, v in peer.items()}, "state": state, "meta": meta,
-            "model": model, "missing": missing, "unexpected": unexpected}
+            "model": model}
 
 
 @pytest.fixture(scope="module")
@@ -333,9 +333,14 @@ def _test_meshes(seed: int, scale: float, shift: tuple[float, float, float]) -> 
 
 def test_pix3d_loads_strictly(pix3d):
     meta = pix3d["meta"]
-    assert pix3d["unexpected"] == []
-    assert sorted(pix3d["missing"]) == meta["missing_ok"]
-    assert all(k.startswith("depth_head.") for k in meta["missing_ok"])
+    # loaded with strict=True by the fixture; our depth head is a constant prior (1 unit wide)
+    assert meta["depth_prior"] == sorted(k for k in pix3d["state"] if k.startswith("depth_head."))
+    head = pix3d["model"].depth_head.float()
+    z = head(torch.randn(3, 256, 12, 12), torch.tensor([0.5, 0.25, 2.0]))
+    torch.testing.assert_close(z, torch.tensor([2.0, 4.0, 0.5]))
+    with pytest.raises(InputError, match="object_size"):
+        convert_meshrcnn_detectron2({k: v.float() for k, v in pix3d["peer"].items()},
+                                    object_size=0.0)
     a = meta["builder_args"]
     assert (a["num_classes"], a["grid_size"], a["voxel_convs"], a["voxel_hidden"]) == \
         (9, 24, 4, 256)

@@ -461,7 +461,8 @@ def _fmt(items: list[str], limit: int = 12) -> str:
 
 
 def convert_meshrcnn_detectron2(
-    state_dict: Mapping[str, torch.Tensor], *, variant: str = "pix3d"
+    state_dict: Mapping[str, torch.Tensor], *, variant: str = "pix3d",
+    object_size: float = 1.0,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Convert a Mesh R-CNN state dict (:func:`read_detectron2_checkpoint`'s output, peer key
     names) into ours.
@@ -477,10 +478,16 @@ def convert_meshrcnn_detectron2(
     - ``shapenet``: the position columns / offset rows of the mesh head multiplied by
       ``diag(1, -1, -1)`` (Blender's OpenGL camera frame → our OpenCV frame).
 
+    Our scene model's centre-depth head (``depth_head.*``) has no counterpart in Mesh R-CNN
+    (its z head predicts only the depth extent; its evaluation takes the centre depth from the
+    ground truth). ``pix3d`` fills it with a constant prior instead of random values: zero
+    weights and output bias ``log(object_size)``, i.e. every object is taken to be
+    ``object_size`` scene units wide (``Z = object_size / max(box w / fx, box h / fy)``;
+    Pix3D: metres). Listed in ``meta["not_converted"]``.
+
     Returns:
         ``(state, meta)``: ``state`` loads with ``strict=True`` into
-        ``build_meshrcnn_model(meta)`` except for the keys in ``meta["missing_ok"]`` (our
-        centre-depth head, which Mesh R-CNN lacks); ``meta`` has ``variant``, ``builder``
+        ``build_meshrcnn_model(meta)``; ``meta`` has ``variant``, ``builder``
         (``"mesh_rcnn"`` / ``"mesh_rcnn_single"``), ``builder_args`` (the keyword arguments
         that rebuild the architecture: classes, channels, stages, grid, cubify threshold,
         RoI sizes, detectron2 options), ``preprocess`` (input colour order, scale, mean / std,
@@ -556,8 +563,8 @@ def convert_meshrcnn_detectron2(
                                  "conversion cannot reorder")
 
     expected = _expected_shapes(variant, args)
-    missing_ok = sorted(k for k in expected if k.startswith("depth_head."))
-    missing = [k for k in expected if k not in renamed and k not in missing_ok
+    prior = sorted(k for k in expected if k.startswith("depth_head."))
+    missing = [k for k in expected if k not in renamed and k not in prior
                and not k.endswith("num_batches_tracked")]
     extra = [source_of[k] for k in out if k not in expected]
     bad = unconvertible + [f"{source_of[k]} -> {k}: expected {expected[k]} (after "
@@ -574,6 +581,14 @@ def convert_meshrcnn_detectron2(
         if bad:
             parts.append(f"mis-shaped {len(bad)}: " + _fmt(bad, 8))
         raise InputError(f"state_dict ({variant} Mesh R-CNN checkpoint): " + "; ".join(parts))
+    if prior:
+        if not (isinstance(object_size, (int, float)) and math.isfinite(object_size)
+                and object_size > 0):
+            raise InputError(f"object_size: expected a positive number, got {object_size!r}")
+        for k in prior:  # constant centre-depth prior (see the docstring)
+            out[k] = torch.zeros(expected[k])
+        out["depth_head.net.4.bias"] = torch.full(expected["depth_head.net.4.bias"],
+                                                  math.log(object_size))
     # BN counters of a trainable (non-frozen) ResNet are not in every checkpoint: start at 0
     for k, shp in expected.items():
         if k.endswith("num_batches_tracked") and k not in out:
@@ -585,15 +600,16 @@ def convert_meshrcnn_detectron2(
     if variant == "pix3d":
         not_converted.insert(0, "depth_head (our centre-depth head; Mesh R-CNN predicts only "
                                 "the depth extent dz, its evaluation takes the centre depth "
-                                "from the ground truth): random init, so the converted model "
-                                "places objects at an arbitrary depth along their rays (their "
-                                "projection into the image does not depend on it)")
+                                "from the ground truth): a constant prior, every object "
+                                f"{object_size:g} units wide (Z = {object_size:g} / apparent "
+                                "size); the meshes' projection into the image does not depend "
+                                "on it")
     meta = {
         "variant": variant,
         "builder": "mesh_rcnn" if variant == "pix3d" else "mesh_rcnn_single",
         "builder_args": args,
         "preprocess": preprocess,
-        "missing_ok": missing_ok,
+        "depth_prior": sorted(prior),
         "ignored": sorted(ignored),
         "not_converted": not_converted,
         "num_converted": len(renamed),
