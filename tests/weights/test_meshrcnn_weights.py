@@ -750,3 +750,22 @@ def test_box_space_is_meshrcnn_unit_box():
     back = box_to_camera(Meshes([ref], [torch.zeros(0, 3, dtype=torch.long)]), K, b, r,
                          depth_mode="inverse")
     _close(back.verts_packed(), cam)
+
+
+def test_formats_entry_converts_through_convert_state_dict(shapenet, monkeypatch):
+    """MESHRCNN_FORMATS plugs into spacetime.weights.convert_state_dict (strict load, the
+    checkpoint meta of family meshrcnn)."""
+    from spacetime.weights import FORMATS, PeerFile, convert_state_dict
+    from spacetime.weights.meshrcnn import MESHRCNN_FORMATS, PIX3D_CLASSES
+
+    for name, fmt in MESHRCNN_FORMATS.items():
+        monkeypatch.setitem(FORMATS, name, fmt)
+    peer = {k: v.float() if v.is_floating_point() else v for k, v in shapenet["peer"].items()}
+    model, meta, notes = convert_state_dict(PeerFile(dict(peer)), "meshrcnn-shapenet")
+    assert (meta["family"], meta["model"]) == ("meshrcnn", "mesh-rcnn-single")
+    assert meta["model_kwargs"]["grid_size"] == 48 and meta["classes"] == []
+    ours = model.state_dict()
+    for k, v in shapenet["state"].items():
+        assert torch.equal(ours[k], v), k
+    assert any("empty voxel grids" in n for n in notes)
+    assert len(PIX3D_CLASSES) == K_CLASSES

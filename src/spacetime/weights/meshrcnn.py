@@ -56,6 +56,8 @@ __all__ = [
     "read_detectron2_checkpoint",
     "convert_meshrcnn_detectron2",
     "build_meshrcnn_model",
+    "PIX3D_CLASSES",
+    "MESHRCNN_FORMATS",
 ]
 
 #: camera depths of Mesh R-CNN's ShapeNet voxel grid: Blender NDC z 0.67 … 0.92
@@ -610,6 +612,8 @@ def convert_meshrcnn_detectron2(
         "builder_args": args,
         "preprocess": preprocess,
         "depth_prior": sorted(prior),
+        "classes": list(PIX3D_CLASSES) if variant == "pix3d"
+        and args["num_classes"] == len(PIX3D_CLASSES) else [],
         "ignored": sorted(ignored),
         "not_converted": not_converted,
         "num_converted": len(renamed),
@@ -628,3 +632,80 @@ def build_meshrcnn_model(meta: Mapping[str, Any]) -> torch.nn.Module:
     _check_variant(str(variant))
     args = dict(meta["builder_args"])
     return mesh_rcnn(**args) if variant == "pix3d" else mesh_rcnn_single(**args)
+
+
+# ============================================================ spacetime.weights.FORMATS entries
+
+#: Mesh R-CNN's Pix3D classes, in the order of its outputs (``meshrcnn/data/datasets/builtin.py``)
+PIX3D_CLASSES = ("bed", "bookcase", "chair", "desk", "misc", "sofa", "table", "tool",
+                 "wardrobe")
+
+
+def _format_converter(variant: str) -> Callable[..., Any]:
+    def convert(peer: Any, *, object_size: float = 1.0) -> Any:
+        """:class:`~spacetime.weights.formats.PeerFile` → ``Converted`` for
+        :func:`spacetime.weights.convert_state_dict`: :func:`convert_meshrcnn_detectron2`'s
+        result as exact-key renames whose transforms return the converted tensors; our tensors
+        without a peer counterpart (the depth prior, BN counters) are added to
+        ``peer.state_dict`` under our own names."""
+        from spacetime.weights.formats import Converted
+
+        state, meta = convert_meshrcnn_detectron2(peer.state_dict, variant=variant,
+                                                  object_size=object_size)
+        renames: list[tuple[str, str]] = []
+        transforms: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
+        used = set()
+        for k in list(peer.state_dict):
+            ours = meshrcnn_key(k, variant)
+            if ours is not None and ours in state:
+                renames.append((k, ours))
+                transforms[ours] = lambda _t, v=state[ours]: v
+                used.add(ours)
+        for ours, v in state.items():
+            if ours not in used:
+                peer.state_dict[ours] = v
+                renames.append((ours, ours))
+        classes = list(PIX3D_CLASSES) if variant == "pix3d" else []
+        if variant == "pix3d" and meta["builder_args"]["num_classes"] != len(classes):
+            classes = [f"class{i}" for i in range(meta["builder_args"]["num_classes"])]
+        return Converted(model_kwargs=dict(meta["builder_args"]), classes=classes,
+                         renames=renames, model=meta["builder"].replace("_", "-"),
+                         preprocess=dict(meta["preprocess"]), ignore=tuple(meta["ignored"]),
+                         transforms=transforms, notes=list(meta["not_converted"]))
+
+    convert.__name__ = f"convert_meshrcnn_{variant}"
+    return convert
+
+
+def _formats() -> dict[str, Any]:
+    from spacetime.weights.formats import WeightFormat
+
+    return {
+        "meshrcnn-pix3d": WeightFormat(
+            name="meshrcnn-pix3d",
+            description="Mesh R-CNN on Pix3D (facebookresearch/meshrcnn, detectron2 R50-FPN + "
+                        "voxel / mesh / z heads; 9 classes)",
+            family="meshrcnn", model="mesh-rcnn", converter=_format_converter("pix3d"),
+            preprocess={"image_mean": [123.675 / 255, 116.28 / 255, 103.53 / 255],
+                        "image_std": [1 / 255] * 3, "min_size": 800, "max_size": 1333},
+            source="https://dl.fbaipublicfiles.com/meshrcnn/pix3d/meshrcnn_R50.pth (S1), "
+                   ".../pix3d/meshrcnn_S2_R50.pth (S2)",
+            expects="RGB in [0, 1] (the converter reverses detectron2's BGR first "
+                    "convolution); mean 255 x (0.485, 0.456, 0.406) in 0-255 terms, std 1; "
+                    "shortest side 800, longest <= 1333; K in pixels"),
+        "meshrcnn-shapenet": WeightFormat(
+            name="meshrcnn-shapenet",
+            description="Mesh R-CNN on ShapeNet (R2N2 renderings; voxmesh_R50.pth: ResNet-50 + "
+                        "48^3 voxel head + mesh head, no detector)",
+            family="meshrcnn", model="mesh-rcnn-single", converter=_format_converter("shapenet"),
+            preprocess={"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
+                        "image_size": 137},
+            source="https://dl.fbaipublicfiles.com/meshrcnn/shapenet/voxmesh_R50.pth",
+            expects="RGB in [0, 1], 137 x 137, ImageNet mean / std (applied in the model); "
+                    "K: fx = fy = 1.09375 W, cx = cy = (W - 1) / 2"),
+    }
+
+
+#: ``--from`` name → :class:`~spacetime.weights.formats.WeightFormat`, for
+#: ``spacetime.weights.FORMATS`` (``{**MESHRCNN_FORMATS}``)
+MESHRCNN_FORMATS: dict[str, Any] = _formats()
