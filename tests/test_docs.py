@@ -36,6 +36,7 @@ PAGES = [
     "docs/video_models.md",
     "docs/viz.md",
     "docs/weights.md",
+    "docs/weights_meshrcnn.md",
 ]
 _BLOCK = re.compile(r"(<!--\s*not run:[^>]*-->\s*)?```python\n(.*?)```", re.S)
 

@@ -17,6 +17,7 @@ from spacetime.shapes.ops.points import (
 from spacetime.shapes.ops.refine import (
     MeshRefinementStage,
     VertexRefine,
+    grid_align,
     subdivide_meshes_and_features,
 )
 from spacetime.shapes.ops.vert_align import project_verts, vert_align
@@ -24,6 +25,7 @@ from spacetime.shapes.ops.vert_align import project_verts, vert_align
 __all__ = [
     "vert_align",
     "project_verts",
+    "grid_align",
     "GraphConv",
     "graph_conv",
     "neighbor_sum",

@@ -98,6 +98,9 @@ class GraphConv(nn.Module):
         bias: learn ``b``.
         init: ``"normal"`` (Mesh R-CNN: ``W ~ N(0, 0.01²)``, ``b = 0``) or ``"default"``
             (``nn.Linear``'s).
+        neighbor_bias: also give ``W1`` a bias ``b1`` summed over the neighbours,
+            ``f'_i = W0 f_i + b + Σ_{j ∈ N(i)} (W1 f_j + b1)`` (PyTorch3D's ``GraphConv`` layout,
+            which released Mesh R-CNN checkpoints use; default off).
 
     Shapes: ``forward(feats (V, C_in), edges (E, 2) or Meshes) -> (V, C_out)``.
     """
@@ -110,6 +113,7 @@ class GraphConv(nn.Module):
         directed: bool = False,
         bias: bool = True,
         init: str = "normal",
+        neighbor_bias: bool = False,
     ) -> None:
         super().__init__()
         check_int(in_features, "in_features", min_value=1)
@@ -119,12 +123,14 @@ class GraphConv(nn.Module):
         self.in_features, self.out_features = in_features, out_features
         self.directed = bool(directed)
         self.w0 = nn.Linear(in_features, out_features, bias=bias)
-        self.w1 = nn.Linear(in_features, out_features, bias=False)
+        self.w1 = nn.Linear(in_features, out_features, bias=bool(neighbor_bias))
         if init == "normal":
             nn.init.normal_(self.w0.weight, std=0.01)
             nn.init.normal_(self.w1.weight, std=0.01)
             if bias:
                 nn.init.zeros_(self.w0.bias)
+            if neighbor_bias:
+                nn.init.zeros_(self.w1.bias)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, directed={self.directed}"
@@ -135,5 +141,9 @@ class GraphConv(nn.Module):
             raise InputError(f"feats: expected dtype {self.w0.weight.dtype} (the layer's "
                              f"weights; convert the layer with .to({feats.dtype}) or the "
                              f"features with .to({self.w0.weight.dtype})), got {feats.dtype}")
-        return graph_conv(feats, edges, self.w0.weight, self.w1.weight, self.w0.bias,
-                          directed=self.directed)
+        out = graph_conv(feats, edges, self.w0.weight, self.w1.weight, self.w0.bias,
+                         directed=self.directed)
+        if self.w1.bias is not None:  # Σ_j b1 = deg(i) b1 (in-degree when directed)
+            deg = neighbor_sum(feats.new_ones(feats.shape[0], 1), edges, directed=self.directed)
+            out = out + deg * self.w1.bias
+        return out

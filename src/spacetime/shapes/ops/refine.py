@@ -10,14 +10,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from spacetime.checks import check_int, check_tensor
+from spacetime.checks import check_in, check_int, check_tensor
 from spacetime.errors import InputError
 from spacetime.shapes.ops.graph_conv import GraphConv
 from spacetime.shapes.ops.vert_align import vert_align
 
-__all__ = ["VertexRefine", "subdivide_meshes_and_features", "MeshRefinementStage"]
+__all__ = ["VertexRefine", "subdivide_meshes_and_features", "MeshRefinementStage", "grid_align"]
 
 
 class VertexRefine(nn.Module):
@@ -84,6 +85,38 @@ def subdivide_meshes_and_features(
     return new, torch.cat(parts, 0)
 
 
+def grid_align(
+    feature_maps: Sequence[torch.Tensor],
+    meshes: Any,
+    *,
+    padding_mode: str = "border",
+    align_corners: bool = True,
+) -> torch.Tensor:
+    """Sample ``(N, C_k, h_k, w_k)`` maps at the vertices' ``(x, y)`` read directly as
+    normalised map coordinates (``-1`` left / top, ``+1`` right / bottom; no projection), as
+    Mesh R-CNN's Pix3D mesh head does on RoI features (its meshes live in the box's normalised
+    space). Returns packed ``(sum(V_n), sum(C_k))`` features. ``align_corners``: as
+    ``F.grid_sample`` (PyTorch3D's ``vert_align`` default: True)."""
+    from spacetime.ragged import lengths_to_first_idx, lengths_to_item_idx
+
+    check_in(padding_mode, "padding_mode", ("zeros", "border"))
+    verts = meshes.verts_packed()
+    lengths = meshes.num_verts_per_mesh().to(verts.device)
+    maps = list(feature_maps)
+    if not maps:
+        raise InputError("feature_maps: expected at least one map, got []")
+    for i, m in enumerate(maps):
+        check_tensor(m, f"feature_maps[{i}]", (lengths.numel(), "C", "h", "w"), dtype="float")
+    item = lengths_to_item_idx(lengths)
+    pos = torch.arange(verts.shape[0], device=verts.device) - lengths_to_first_idx(lengths)[item]
+    vmax = int(lengths.max()) if lengths.numel() else 0
+    grid = verts.new_zeros(lengths.numel(), 1, max(vmax, 1), 2)
+    grid = grid.index_put((item, torch.zeros_like(item), pos), verts[:, :2])
+    out = [F.grid_sample(m, grid.to(m.dtype), mode="bilinear", padding_mode=padding_mode,
+                         align_corners=bool(align_corners))[item, :, 0, pos] for m in maps]
+    return torch.cat(out, 1) if len(out) > 1 else out[0]
+
+
 class MeshRefinementStage(nn.Module):
     """One refinement stage: image features at the vertices (:func:`vert_align`) → bottleneck
     ``Linear + ReLU`` → concatenated with the previous stage's vertex features and the vertex
@@ -96,6 +129,11 @@ class MeshRefinementStage(nn.Module):
         hidden_dim: width of the bottleneck and the graph convolutions.
         num_convs: number of graph convolutions (>= 1).
         padding_mode: :func:`vert_align`'s.
+        align: ``"project"`` (default: :func:`vert_align` projects camera-frame vertices with
+            ``K``) or ``"grid"`` (:func:`grid_align`: vertex ``(x, y)`` are normalised map
+            coordinates, ``K`` / ``image_size`` unused — Mesh R-CNN's Pix3D head).
+        align_corners: passed to :func:`vert_align` / :func:`grid_align` (PyTorch3D: True).
+        neighbor_bias: :class:`GraphConv`'s (PyTorch3D's layout: True).
 
     Shapes: ``forward(feature_maps [(N, C_k, h_k, w_k)], meshes (N meshes), K, image_size,
     vert_feats (sum(V_n), vert_feat_dim) or None) -> (meshes', vert_feats' (sum(V_n),
@@ -110,17 +148,23 @@ class MeshRefinementStage(nn.Module):
         *,
         num_convs: int = 3,
         padding_mode: str = "zeros",
+        align: str = "project",
+        align_corners: bool = False,
+        neighbor_bias: bool = False,
     ) -> None:
         super().__init__()
+        check_in(align, "align", ("project", "grid"))
         check_int(image_feat_dim, "image_feat_dim", min_value=1)
         check_int(vert_feat_dim, "vert_feat_dim", min_value=0)
         check_int(hidden_dim, "hidden_dim", min_value=1)
         check_int(num_convs, "num_convs", min_value=1)
         self.vert_feat_dim = vert_feat_dim
         self.padding_mode = padding_mode
+        self.align, self.align_corners = align, bool(align_corners)
         self.bottleneck = nn.Linear(image_feat_dim, hidden_dim)
         dims = [hidden_dim + vert_feat_dim + 3] + [hidden_dim + 3] * (num_convs - 1)
-        self.convs = nn.ModuleList(GraphConv(d, hidden_dim) for d in dims)
+        self.convs = nn.ModuleList(GraphConv(d, hidden_dim, neighbor_bias=neighbor_bias)
+                                   for d in dims)
         self.refine = VertexRefine(hidden_dim)
 
     def forward(
@@ -132,7 +176,12 @@ class MeshRefinementStage(nn.Module):
         vert_feats: torch.Tensor | None = None,
     ) -> tuple[Any, torch.Tensor]:
         verts = meshes.verts_packed()
-        img = vert_align(feature_maps, meshes, K, image_size, padding_mode=self.padding_mode)
+        if self.align == "grid":
+            img = grid_align(feature_maps, meshes, padding_mode=self.padding_mode,
+                             align_corners=self.align_corners)
+        else:
+            img = vert_align(feature_maps, meshes, K, image_size, padding_mode=self.padding_mode,
+                             align_corners=self.align_corners)
         x = torch.relu(self.bottleneck(img))
         if self.vert_feat_dim:
             if vert_feats is None:

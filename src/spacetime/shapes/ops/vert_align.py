@@ -129,6 +129,7 @@ def vert_align(
     return_packed: bool = True,
     return_mask: bool = False,
     z_min: float = 1e-4,
+    align_corners: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Bilinearly sample image features at the projections of camera-frame mesh vertices.
 
@@ -151,6 +152,11 @@ def vert_align(
         return_mask: also return ``valid`` (same layout, without ``C``): True where the vertex
             is in front of the camera (``Z > z_min``) and projects inside the image.
         z_min: smallest depth counted as in front of the camera.
+        align_corners: sample each map with ``grid_sample(align_corners=True)`` at the same
+            normalised coordinate ``x = (2u + 1) / W_img − 1``: then ±1 are the *centres* of
+            each map's corner cells rather than the image's outer edges (PyTorch3D's
+            ``vert_align`` default, which released Mesh R-CNN weights were trained with).
+            Default False (the convention of the module docstring).
 
     Returns:
         features ``(sum(V_n), C)`` or ``(N, max(V_n), C)``, and ``valid`` when
@@ -193,7 +199,7 @@ def vert_align(
     out = []
     for m in maps:
         s = F.grid_sample(m, grid.to(m.dtype), mode="bilinear", padding_mode=padding_mode,
-                          align_corners=False)  # (N, C_k, 1, Vmax)
+                          align_corners=bool(align_corners))  # (N, C_k, 1, Vmax)
         out.append(s[item, :, 0, pos])  # (P, C_k)
     f = torch.cat(out, 1) if len(out) > 1 else out[0]
     f = f * in_front[:, None].to(f.dtype)

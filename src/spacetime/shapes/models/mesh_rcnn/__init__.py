@@ -33,9 +33,16 @@ from spacetime.shapes.models.mesh_rcnn.experiments import (
     sphere_vs_voxel_init,
     train_single,
 )
-from spacetime.shapes.models.mesh_rcnn.heads import DepthHead, MeshRefinementHead, VoxelHead
+from spacetime.shapes.models.mesh_rcnn.heads import (
+    DepthHead,
+    MeshRefinementHead,
+    VoxelHead,
+    ZHead,
+)
 from spacetime.shapes.models.mesh_rcnn.kspace import (
+    DEPTH_MODES,
     box_intrinsics,
+    box_to_camera,
     camera_to_kspace,
     cubify_kspace,
     depth_range_from_box,
@@ -65,6 +72,7 @@ from spacetime.shapes.models.mesh_rcnn.scene import (
 from spacetime.shapes.models.mesh_rcnn.single import (
     MeshRCNNOutput,
     MeshRCNNSingle,
+    ResNet50Encoder,
     mesh_rcnn_single,
 )
 from spacetime.shapes.models.mesh_rcnn.viz import (
@@ -87,12 +95,16 @@ __all__ = [
     "kspace_voxels",
     "cubify_kspace",
     "box_intrinsics",
+    "box_to_camera",
+    "DEPTH_MODES",
     "full_image_boxes",
     "depth_range_from_box",
     # heads and models
     "VoxelHead",
     "MeshRefinementHead",
     "DepthHead",
+    "ZHead",
+    "ResNet50Encoder",
     "MeshRCNNOutput",
     "MeshRCNNSingle",
     "mesh_rcnn_single",

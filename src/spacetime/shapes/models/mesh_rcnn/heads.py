@@ -7,6 +7,7 @@ Shapes: ``R`` the RoI feature size, ``C`` channels, ``G`` the voxel grid size.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from spacetime.checks import check_int, check_tensor
 from spacetime.errors import InputError
 from spacetime.shapes.ops import MeshRefinementStage
 
-__all__ = ["VoxelHead", "MeshRefinementHead", "DepthHead"]
+__all__ = ["VoxelHead", "MeshRefinementHead", "DepthHead", "ZHead"]
 
 
 class VoxelHead(nn.Module):
@@ -72,15 +73,19 @@ class MeshRefinementHead(nn.Module):
 
     Shapes: ``forward(feature_maps [(N, C_k, h_k, w_k)], meshes (N meshes, camera frame), K
     (N, 3, 3) of the ``image_size`` image the maps cover) -> list of Meshes, one per stage``.
+
+    ``stage_options`` go to every :class:`~spacetime.shapes.ops.MeshRefinementStage`
+    (``padding_mode``, ``align``, ``align_corners``, ``neighbor_bias``; the defaults are ours,
+    :mod:`spacetime.weights.meshrcnn` gives the released checkpoints' values).
     """
 
     def __init__(self, image_feat_dim: int, *, hidden_dim: int = 64, num_stages: int = 3,
-                 num_convs: int = 3) -> None:
+                 num_convs: int = 3, **stage_options: Any) -> None:
         super().__init__()
         check_int(num_stages, "num_stages", min_value=1)
         self.stages = nn.ModuleList(
             MeshRefinementStage(image_feat_dim, 0 if k == 0 else hidden_dim, hidden_dim,
-                                num_convs=num_convs)
+                                num_convs=num_convs, **stage_options)
             for k in range(num_stages))
 
     def forward(self, feature_maps: Sequence[torch.Tensor], meshes: Any, K: Any,
@@ -110,3 +115,52 @@ class DepthHead(nn.Module):
 
     def forward(self, feats: torch.Tensor, apparent_size: torch.Tensor) -> torch.Tensor:
         return self.net(feats).squeeze(1).exp() / apparent_size.clamp_min(1e-6)
+
+
+class ZHead(nn.Module):
+    """Mesh R-CNN's z head (``FastRCNNFCHead`` of its Pix3D model): ``(N, C, R, R)`` RoI
+    features → ``num_fc`` × (Linear + ReLU) of width ``fc_dim`` → ``(N, num_outputs)``, one
+    output per class (or 1, class-agnostic): ``log(f · dz / (z_c · h))`` — the object's depth
+    **extent** ``dz`` relative to its centre depth ``z_c``, times the focal length ``f`` over
+    the box height ``h`` (pixels; Mesh R-CNN's ``_process_dz`` target). Hosts released weights;
+    it is not our :class:`DepthHead` (which predicts the centre depth).
+
+    :meth:`depth_extent` gives ``exp(min(out, log(1000 / 16))) · h = f · dz / z_c`` (pixels)
+    for given classes, as Mesh R-CNN's inference (``z_rcnn_inference`` clamp, then the box
+    height product); divide by ``f`` and multiply by ``z_c`` for ``dz``.
+    """
+
+    def __init__(self, in_channels: int, roi_size: int = 7, *, num_fc: int = 2,
+                 fc_dim: int = 1024, num_outputs: int = 1) -> None:
+        super().__init__()
+        check_int(in_channels, "in_channels", min_value=1)
+        check_int(roi_size, "roi_size", min_value=1)
+        check_int(num_fc, "num_fc", min_value=0)
+        check_int(fc_dim, "fc_dim", min_value=1)
+        check_int(num_outputs, "num_outputs", min_value=1)
+        self.in_channels, self.roi_size = in_channels, roi_size
+        d = in_channels * roi_size * roi_size
+        self.fcs = nn.ModuleList()
+        for _ in range(num_fc):
+            self.fcs.append(nn.Linear(d, fc_dim))
+            d = fc_dim
+        self.pred = nn.Linear(d, num_outputs)
+        nn.init.normal_(self.pred.weight, std=0.001)
+        nn.init.zeros_(self.pred.bias)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        check_tensor(feats, "feats", ("N", self.in_channels, self.roi_size, self.roi_size),
+                     dtype="float")
+        x = feats.flatten(1)
+        for fc in self.fcs:
+            x = torch.relu(fc(x))
+        return self.pred(x)
+
+    def depth_extent(self, out: torch.Tensor, labels: torch.Tensor,
+                     boxes: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` ``f · dz / z_c`` (pixels) from :meth:`forward`'s ``(N, K)`` (the ``labels``
+        ``(N,)`` 0-based column, or column 0 if class-agnostic) and ``boxes`` ``(N, 4)``
+        (pixels)."""
+        col = labels.long() if out.shape[1] > 1 else torch.zeros_like(labels, dtype=torch.long)
+        z = out.gather(1, col[:, None]).squeeze(1).clamp(max=math.log(1000.0 / 16))
+        return z.exp() * (boxes[:, 3] - boxes[:, 1])

@@ -17,6 +17,11 @@ with the box ``(x0, y0, x1, y1)`` in pixel-edge coordinates (the whole image is
 The inverse undoes the perspective: ``Z = z_near + z' (z_far − z_near) / G``,
 ``u = x0 + x' (x1 − x0) / G``, ``X = (u − cx) Z / fx`` (and likewise ``Y``). Far objects get
 smaller voxels in camera space, as they are smaller in the image.
+
+``depth_mode="inverse"`` spaces the slices evenly in ``1 / Z`` instead,
+``z' = G (1/Z − 1/z_near) / (1/z_far − 1/z_near)``: the depth axis of a projective map, as in
+Mesh R-CNN's own code (its Pix3D unit box and its ShapeNet NDC voxels), whose released weights
+:mod:`spacetime.weights.meshrcnn` converts. Default ``"linear"``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 import torch
 
-from spacetime.checks import check_int, check_tensor
+from spacetime.checks import check_in, check_int, check_tensor
 from spacetime.errors import InputError
 
 __all__ = [
@@ -38,7 +43,24 @@ __all__ = [
     "box_intrinsics",
     "full_image_boxes",
     "depth_range_from_box",
+    "DEPTH_MODES",
+    "box_to_camera",
 ]
+
+#: how the grid's depth slices are spaced between ``z_near`` and ``z_far``
+DEPTH_MODES = ("linear", "inverse")
+
+
+def _depth_to_grid(z: torch.Tensor, r: torch.Tensor, g: float, mode: str) -> torch.Tensor:
+    if mode == "inverse":
+        return (1.0 / z - 1.0 / r[:, 0]) * g / (1.0 / r[:, 1] - 1.0 / r[:, 0])
+    return (z - r[:, 0]) * g / (r[:, 1] - r[:, 0])
+
+
+def _grid_to_depth(zg: torch.Tensor, r: torch.Tensor, g: float, mode: str) -> torch.Tensor:
+    if mode == "inverse":
+        return 1.0 / (1.0 / r[:, 0] + zg * (1.0 / r[:, 1] - 1.0 / r[:, 0]) / g)
+    return r[:, 0] + zg * (r[:, 1] - r[:, 0]) / g
 
 
 def intrinsics_params(K: Any, n: int) -> torch.Tensor:
@@ -83,12 +105,15 @@ def camera_to_kspace(
     grid_size: int,
     *,
     idx: torch.Tensor | None = None,
+    depth_mode: str = "linear",
 ) -> torch.Tensor:
     """Camera-frame points ``(P, 3)`` → continuous grid coordinates ``(x', y', z')`` ``(P, 3)``.
 
     ``idx`` ``(P,)`` says which object (row of ``boxes`` ``(N, 4)``, ``depth_range`` ``(N, 2)``,
     ``K``) each point belongs to (default: all to object 0). Points must have ``Z > 0``.
+    ``depth_mode``: see the module docstring.
     """
+    check_in(depth_mode, "depth_mode", DEPTH_MODES)
     check_tensor(points, "points", ("P", 3), dtype="float")
     check_int(grid_size, "grid_size", min_value=1)
     n = boxes.shape[0] if boxes.dim() == 2 else 1
@@ -105,7 +130,7 @@ def camera_to_kspace(
     g = float(grid_size)
     return torch.stack([(u - b[:, 0]) * g / (b[:, 2] - b[:, 0]),
                         (v - b[:, 1]) * g / (b[:, 3] - b[:, 1]),
-                        (z - r[:, 0]) * g / (r[:, 1] - r[:, 0])], 1)
+                        _depth_to_grid(z, r, g, depth_mode)], 1)
 
 
 def kspace_to_camera(
@@ -116,10 +141,12 @@ def kspace_to_camera(
     grid_size: int,
     *,
     idx: torch.Tensor | None = None,
+    depth_mode: str = "linear",
 ) -> torch.Tensor:
     """Inverse of :func:`camera_to_kspace`: grid coordinates ``(P, 3)`` → camera frame
     ``(P, 3)`` (``Z = z_near + z' Δz / G``, ``X = (u − cx) Z / fx``, ``Y = (v − cy) Z / fy``).
     Differentiable w.r.t. ``coords`` (and ``depth_range``)."""
+    check_in(depth_mode, "depth_mode", DEPTH_MODES)
     check_tensor(coords, "coords", ("P", 3), dtype="float")
     check_int(grid_size, "grid_size", min_value=1)
     n = boxes.shape[0] if boxes.dim() == 2 else 1
@@ -131,7 +158,7 @@ def kspace_to_camera(
     g = float(grid_size)
     u = b[:, 0] + coords[:, 0] * (b[:, 2] - b[:, 0]) / g
     v = b[:, 1] + coords[:, 1] * (b[:, 3] - b[:, 1]) / g
-    z = r[:, 0] + coords[:, 2] * (r[:, 1] - r[:, 0]) / g
+    z = _grid_to_depth(coords[:, 2], r, g, depth_mode)
     return torch.stack([(u - p[:, 2]) * z / p[:, 0], (v - p[:, 3]) * z / p[:, 1], z], 1)
 
 
@@ -181,6 +208,8 @@ def kspace_voxels(
     boxes: torch.Tensor,
     depth_range: torch.Tensor,
     grid_size: int,
+    *,
+    depth_mode: str = "linear",
 ) -> torch.Tensor:
     """Solid K-space voxels ``(N, G, G, G)`` bool ``[d, h, w]`` of camera-frame meshes (one per
     box): each mesh is mapped with :func:`camera_to_kspace` and voxelised solid
@@ -203,7 +232,8 @@ def kspace_voxels(
         Ki = torch.zeros(3, 3, dtype=torch.float64)
         Ki[0, 0], Ki[1, 1], Ki[0, 2], Ki[1, 2] = (float(x) for x in p[i])
         Ki[2, 2] = 1.0
-        g = camera_to_kspace(vv.cpu(), Ki, b[i].double().cpu(), r[i].double().cpu(), grid_size)
+        g = camera_to_kspace(vv.cpu(), Ki, b[i].double().cpu(), r[i].double().cpu(), grid_size,
+                             depth_mode=depth_mode)
         out[i] = solid_voxels(g, f.cpu(), grid_size).to(boxes.device)
     return out
 
@@ -216,11 +246,24 @@ def cubify_kspace(
     *,
     thresh: float = 0.2,
     keep_one: bool = True,
+    depth_mode: str = "linear",
+    align: str = "corner",
+    frame: str = "camera",
 ) -> Any:
     """Voxel-branch probabilities ``(N, G, G, G)`` (K-space, ``[d, h, w]``) → camera-frame
     ``Meshes``: :func:`~spacetime.shapes.cubify` at ``thresh`` (Mesh R-CNN: 0.2), then every
     vertex mapped back with :func:`kspace_to_camera`. With ``keep_one`` a grid with no voxel
-    above ``thresh`` keeps its most likely voxel (one cube), so no mesh is empty."""
+    above ``thresh`` keeps its most likely voxel (one cube), so no mesh is empty.
+
+    ``align="topleft"`` places the cube corners as PyTorch3D's ``cubify`` (which Mesh R-CNN
+    uses) does: corner ``c`` (0..G) at normalised ``2c / (G − 1) − 1``, i.e. grid coordinate
+    ``c G / (G − 1)`` (the cubes come out ``G / (G − 1)`` times too large); default
+    ``"corner"`` (corner ``c`` at ``c``). ``frame="box"`` returns the meshes in the box's
+    normalised space ``2 (x', y', z') / G − 1`` (Mesh R-CNN's Pix3D mesh space: ±1 on the box
+    edges and the depth range) instead of the camera frame; :func:`box_to_camera` maps them
+    back."""
+    check_in(align, "align", ("corner", "topleft"))
+    check_in(frame, "frame", ("camera", "box"))
     from spacetime.shapes.convert import cubify
     from spacetime.shapes.structures import Meshes
 
@@ -239,7 +282,24 @@ def cubify_kspace(
     verts = m.verts_packed()
     if verts.shape[0] == 0:
         return m
+    if align == "topleft":
+        verts = verts * (g / (g - 1.0))
+    if frame == "box":
+        return m.update_packed(2.0 * verts / g - 1.0)
     cam = kspace_to_camera(verts, K, boxes.to(verts), depth_range, g,
-                           idx=m.verts_packed_to_mesh_idx())
+                           idx=m.verts_packed_to_mesh_idx(), depth_mode=depth_mode)
     return Meshes(list(cam.split(m.num_verts_per_mesh().tolist())), m.faces_list(),
                   validate=False)
+
+
+def box_to_camera(meshes: Any, K: Any, boxes: torch.Tensor, depth_range: torch.Tensor,
+                  *, depth_mode: str = "linear") -> Any:
+    """Meshes in their boxes' normalised space (``(x_n, y_n, z_n)`` = ``2 (x', y', z') / G −
+    1``, see :func:`cubify_kspace` ``frame="box"``; one box / depth range / camera per mesh) →
+    camera-frame ``Meshes`` (:func:`kspace_to_camera` with ``G = 2``). Differentiable."""
+    v = meshes.verts_packed()
+    if v.shape[0] == 0:
+        return meshes
+    cam = kspace_to_camera(v + 1.0, K, boxes.to(v), depth_range, 2,
+                           idx=meshes.verts_packed_to_mesh_idx(), depth_mode=depth_mode)
+    return meshes.update_packed(cam)

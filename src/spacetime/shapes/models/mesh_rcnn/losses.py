@@ -147,6 +147,10 @@ class MeshRCNNStep:
         from spacetime.shapes.models.pixel2mesh import camera_frame_targets
         from spacetime.shapes.models.tasks import resize_voxels
 
+        mode = getattr(getattr(model, "module", model), "depth_mode", "linear")
+        if mode != "linear":
+            raise InputError(f"model: expected depth_mode 'linear' (the targets voxels_cam are "
+                             f"evenly spaced in depth), got {mode!r}")
         tg = camera_frame_targets(batch)
         if "points" not in tg or "normals" not in tg:
             raise InputError("batch: expected 'points' and 'normals' (returns=('points', ...))")

@@ -26,9 +26,10 @@ from torch import nn
 
 from spacetime.checks import check_in, check_int, check_positive, check_tensor
 from spacetime.errors import InputError, MissingFileError
-from spacetime.shapes.models.mesh_rcnn.heads import DepthHead, MeshRefinementHead, VoxelHead
+from spacetime.shapes.models.mesh_rcnn.heads import DepthHead, MeshRefinementHead, VoxelHead, ZHead
 from spacetime.shapes.models.mesh_rcnn.kspace import (
     box_intrinsics,
+    box_to_camera,
     cubify_kspace,
     depth_range_from_box,
     intrinsics_params,
@@ -107,6 +108,19 @@ class MeshRCNN(nn.Module):
         cubify_thresh: Mesh R-CNN's 0.2.
         depth_margin: :func:`~.kspace.depth_range_from_box`'s margin.
         max_train_objects: at most this many GT objects per batch train the shape heads.
+        mesh_roi_size: RoIAlign size of the mesh head's features (default ``roi_size``;
+            Mesh R-CNN pools 12 for voxels, 14 for meshes).
+        z_head: optional :class:`ZHead` (Mesh R-CNN's depth-extent head, for released
+            weights): evaluation then also returns ``dz`` (the object's depth extent, scene
+            units, from the z head's relative extent and the centre depth) per detection and
+            uses ``depth ± dz / 2`` as the depth range; not trained here.
+        depth_mode, cubify_align: :func:`~.kspace.cubify_kspace`'s ``depth_mode`` / ``align``
+            (Mesh R-CNN: ``"inverse"``, ``"topleft"``; defaults ``"linear"``, ``"corner"``).
+        mesh_frame: ``"camera"`` (default: the mesh head refines camera-frame meshes, its
+            ``vert_align`` projecting with the box's intrinsics) or ``"box"`` (Mesh R-CNN's Pix3D
+            head: meshes in the box's normalised space, refinement stages with
+            ``align="grid"``; outputs mapped to the camera frame by :func:`~.kspace.
+            box_to_camera`).
 
     Shapes: ``forward(images (N, 3, H, W) or a list of (3, H_i, W_i), K (N, 3, 3), targets=None)``;
     targets per image (:func:`scene_targets`): ``boxes (M, 4)``, ``labels (M,)``, ``masks (M, H,
@@ -120,17 +134,31 @@ class MeshRCNN(nn.Module):
     def __init__(self, detector: nn.Module, voxel_head: VoxelHead, mesh_head: nn.Module | None,
                  depth_head: DepthHead, *, featmap_names: Sequence[str] = ("0",),
                  roi_size: int = 12, cubify_thresh: float = 0.2, depth_margin: float = 1.3,
-                 max_train_objects: int = 16, num_samples: int = 1000) -> None:
+                 max_train_objects: int = 16, num_samples: int = 1000,
+                 mesh_roi_size: int | None = None, z_head: ZHead | None = None,
+                 depth_mode: str = "linear", cubify_align: str = "corner",
+                 mesh_frame: str = "camera") -> None:
         super().__init__()
         from torchvision.ops import MultiScaleRoIAlign
 
         check_int(roi_size, "roi_size", min_value=1)
         check_positive(depth_margin, "depth_margin")
         check_int(max_train_objects, "max_train_objects", min_value=1)
+        check_in(depth_mode, "depth_mode", ("linear", "inverse"))
+        check_in(cubify_align, "cubify_align", ("corner", "topleft"))
+        check_in(mesh_frame, "mesh_frame", ("camera", "box"))
+        self.depth_mode, self.cubify_align, self.mesh_frame = depth_mode, cubify_align, mesh_frame
         self.detector = detector
         self.voxel_head, self.mesh_head, self.depth_head = voxel_head, mesh_head, depth_head
         self.shape_pool = MultiScaleRoIAlign(list(featmap_names), roi_size, sampling_ratio=2)
         self.roi_size = roi_size
+        self.mesh_roi_size = roi_size if mesh_roi_size is None else check_int(
+            mesh_roi_size, "mesh_roi_size", min_value=1)
+        self.mesh_pool = None if self.mesh_roi_size == roi_size else MultiScaleRoIAlign(
+            list(featmap_names), self.mesh_roi_size, sampling_ratio=2)
+        self.z_head = z_head
+        self.z_pool = None if z_head is None else MultiScaleRoIAlign(
+            list(featmap_names), z_head.roi_size, sampling_ratio=2)
         self.cubify_thresh = float(cubify_thresh)
         self.depth_margin = float(depth_margin)
         self.max_train_objects = max_train_objects
@@ -142,9 +170,10 @@ class MeshRCNN(nn.Module):
 
     def _shape_branch(self, features: Mapping[str, torch.Tensor], boxes: list[torch.Tensor],
                       K: torch.Tensor, scales: list[tuple[float, float]],
-                      image_sizes: list[tuple[int, int]], gt_depths: torch.Tensor | None
-                      ) -> dict[str, Any]:
-        """Shape heads on ``boxes`` (original image coordinates) of every image."""
+                      image_sizes: list[tuple[int, int]], gt_depths: torch.Tensor | None,
+                      labels: torch.Tensor | None = None) -> dict[str, Any]:
+        """Shape heads on ``boxes`` (original image coordinates) of every image; ``labels``
+        (0-based, concatenated) select the z head's class column at evaluation."""
         owner = torch.cat([torch.full((len(b),), i, dtype=torch.long, device=K.device)
                            for i, b in enumerate(boxes)])
         flat = torch.cat(boxes)
@@ -158,14 +187,31 @@ class MeshRCNN(nn.Module):
         depth = self.depth_head(feats, apparent)
         z = depth.detach() if gt_depths is None else gt_depths
         ranges = depth_range_from_box(flat, z, Kr, margin=self.depth_margin)
+        dz = None
+        if self.z_head is not None and gt_depths is None and labels is not None:
+            z_out = self.z_head(self.z_pool(features, scaled, image_sizes))
+            dz = self.z_head.depth_extent(z_out, labels, flat) / p[:, 1] * z  # f dz / z_c → dz
+            ranges = torch.stack([torch.maximum(z - dz / 2, 0.05 * z), z + dz / 2], 1)
+        box = self.mesh_frame == "box"
         initial = cubify_kspace(torch.sigmoid(logits.detach()), Kr, flat, ranges,
-                                thresh=self.cubify_thresh)
+                                thresh=self.cubify_thresh, depth_mode=self.depth_mode,
+                                align=self.cubify_align, frame="box" if box else "camera")
         meshes = []
         if self.mesh_head is not None:
-            Kb = box_intrinsics(Kr, flat, self.roi_size)
-            meshes = self.mesh_head([feats], initial, Kb, self.roi_size)
+            mfeats = feats if self.mesh_pool is None else self.mesh_pool(features, scaled,
+                                                                         image_sizes)
+            if box:
+                meshes = self.mesh_head([mfeats], initial, None, self.mesh_roi_size)
+            else:
+                Kb = box_intrinsics(Kr, flat, self.mesh_roi_size)
+                meshes = self.mesh_head([mfeats], initial, Kb, self.mesh_roi_size)
+        if box:
+            def cam(m: Any) -> Any:
+                return box_to_camera(m, Kr, flat, ranges, depth_mode=self.depth_mode)
+
+            initial, meshes = cam(initial), [cam(m) for m in meshes]
         return {"owner": owner, "boxes": flat, "K": Kr, "logits": logits, "depth": depth,
-                "ranges": ranges, "initial": initial, "meshes": meshes}
+                "ranges": ranges, "initial": initial, "meshes": meshes, "dz": dz}
 
     def forward(self, images: Any, K: torch.Tensor, targets: Sequence[Mapping[str, Any]] | None
                 = None) -> Any:
@@ -207,7 +253,8 @@ class MeshRCNN(nn.Module):
                 o.update(voxels=None, depths=o["scores"].new_zeros(0), meshes=None,
                          depth_ranges=o["scores"].new_zeros(0, 2))
             return out
-        sb = self._shape_branch(features, boxes, Kt, scales, il.image_sizes, None)
+        sb = self._shape_branch(features, boxes, Kt, scales, il.image_sizes, None,
+                                labels=torch.cat([o["labels"] for o in out]))
         final = sb["meshes"][-1] if sb["meshes"] else sb["initial"]
         probs = torch.sigmoid(sb["logits"])
         for i, o in enumerate(out):
@@ -215,6 +262,8 @@ class MeshRCNN(nn.Module):
             o["voxels"], o["depths"], o["depth_ranges"] = probs[idx], sb["depth"][idx], \
                 sb["ranges"][idx]
             o["meshes"] = final[idx.tolist()] if idx.numel() else None
+            if sb["dz"] is not None:
+                o["dz"] = sb["dz"][idx]
         return out
 
     def _shape_losses(self, features, targets, K, scales, image_sizes) -> dict[str, torch.Tensor]:
@@ -242,7 +291,8 @@ class MeshRCNN(nn.Module):
             depths = depths[keep]
         gt = Meshes(verts, faces, validate=False)
         sb = self._shape_branch(features, boxes, K, scales, image_sizes, depths)
-        vox_t = kspace_voxels(gt, sb["K"], sb["boxes"], sb["ranges"], self.grid_size)
+        vox_t = kspace_voxels(gt, sb["K"], sb["boxes"], sb["ranges"], self.grid_size,
+                              depth_mode=self.depth_mode)
         loss_depth = (sb["depth"].log() - depths.log()).abs().mean()
         # normalise each object: centre (0, 0, z_c), unit depth half-range
         centre = torch.zeros(len(gt), 3, dtype=depths.dtype, device=depths.device)
@@ -279,6 +329,21 @@ def mesh_rcnn(
     detector_checkpoint: str | None = None,
     trainable_backbone_layers: int | None = None,
     num_samples: int = 1000,
+    max_size: int | None = None,
+    mesh_roi_size: int | None = None,
+    mesh_stage_options: Mapping[str, Any] | None = None,
+    frozen_bn: bool = False,
+    stride_in_1x1: bool = False,
+    round_anchors: bool = True,
+    image_mean: Sequence[float] | None = None,
+    image_std: Sequence[float] | None = None,
+    z_head: bool = False,
+    z_roi_size: int = 7,
+    z_fc_dim: int = 1024,
+    z_class_agnostic: bool = False,
+    depth_mode: str = "linear",
+    cubify_align: str = "corner",
+    mesh_frame: str = "camera",
 ) -> MeshRCNN:
     """Scene-mode Mesh R-CNN around torchvision's Mask R-CNN (random init, or a local checkpoint
     via ``detector_checkpoint``; nothing is downloaded).
@@ -287,7 +352,17 @@ def mesh_rcnn(
     weights_backbone=None)``, Mesh R-CNN's detector; ``trainable_backbone_layers`` only matters
     with a checkpoint, torchvision trains every layer of a random backbone) or ``"tiny"``
     (:class:`TinyBackbone`, the same MaskRCNN class with small heads, for CPU). Images are used
-    at ``image_size`` (the detector's ``min_size = max_size``).
+    at ``image_size`` (the detector's ``min_size``; ``max_size`` defaults to the same).
+
+    Options that let ``"resnet50-fpn"`` host detectron2 / Mesh R-CNN weights exactly
+    (:func:`spacetime.weights.meshrcnn.convert_meshrcnn_detectron2` returns their values; all
+    default to torchvision's behaviour): ``frozen_bn`` (``FrozenBatchNorm2d`` in the ResNet),
+    ``stride_in_1x1`` (MSRA ResNets stride in the first 1×1 convolution of a stage, torchvision
+    in the 3×3), ``round_anchors=False`` (detectron2's cell anchors are not rounded),
+    ``image_mean`` / ``image_std`` (of RGB images in [0, 1]), ``mesh_roi_size``,
+    ``mesh_stage_options`` (:class:`MeshRefinementHead`'s), ``z_head`` (+ ``z_roi_size``,
+    ``z_fc_dim``, ``z_class_agnostic``: Mesh R-CNN's :class:`ZHead`), and the shape geometry
+    of :class:`MeshRCNN` (``depth_mode``, ``cubify_align``, ``mesh_frame``).
     """
     from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn
     from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -298,13 +373,30 @@ def mesh_rcnn(
     check_int(num_classes, "num_classes", min_value=1)
     check_in(backbone, "backbone", ("tiny", "resnet50-fpn"))
     check_int(image_size, "image_size", min_value=16)
-    common = dict(min_size=image_size, max_size=image_size,
-                  box_detections_per_img=detections_per_img, box_score_thresh=score_thresh)
-    if backbone == "resnet50-fpn":
+    common: dict[str, Any] = dict(
+        min_size=image_size, max_size=image_size if max_size is None else max_size,
+        box_detections_per_img=detections_per_img, box_score_thresh=score_thresh)
+    if image_mean is not None or image_std is not None:
+        if image_mean is None or image_std is None or len(image_mean) != 3 or len(image_std) != 3:
+            raise InputError(f"image_mean, image_std: expected both, 3 values each, got "
+                             f"{image_mean!r}, {image_std!r}")
+        common.update(image_mean=[float(x) for x in image_mean],
+                      image_std=[float(x) for x in image_std])
+    custom = frozen_bn or stride_in_1x1 or not round_anchors
+    if custom and backbone != "resnet50-fpn":
+        raise InputError("frozen_bn / stride_in_1x1 / round_anchors: only for backbone "
+                         f"'resnet50-fpn', got backbone {backbone!r}")
+    if backbone == "resnet50-fpn" and not custom:
         det = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None,
                                     num_classes=num_classes + 1,
                                     trainable_backbone_layers=trainable_backbone_layers,
                                     **common)
+        names, channels = ("0", "1", "2", "3"), 256
+    elif backbone == "resnet50-fpn":
+        det = _detectron2_style_maskrcnn(num_classes + 1, frozen_bn=frozen_bn,
+                                         stride_in_1x1=stride_in_1x1,
+                                         round_anchors=round_anchors,
+                                         trainable_layers=trainable_backbone_layers, **common)
         names, channels = ("0", "1", "2", "3"), 256
     else:
         bb = TinyBackbone(tiny_channels)
@@ -329,13 +421,63 @@ def mesh_rcnn(
         load_detector_weights(det, detector_checkpoint)
     vox = VoxelHead(channels, grid_size, hidden=voxel_hidden, num_convs=voxel_convs)
     mesh = None if num_stages == 0 else MeshRefinementHead(
-        channels, hidden_dim=hidden_dim, num_stages=num_stages, num_convs=num_convs)
+        channels, hidden_dim=hidden_dim, num_stages=num_stages, num_convs=num_convs,
+        **dict(mesh_stage_options or {}))
+    zh = None if not z_head else ZHead(channels, z_roi_size, fc_dim=z_fc_dim,
+                                       num_outputs=1 if z_class_agnostic else num_classes)
     model = MeshRCNN(det, vox, mesh, DepthHead(channels, hidden=voxel_hidden),
                      featmap_names=names, roi_size=roi_size, cubify_thresh=cubify_thresh,
-                     num_samples=num_samples)
+                     num_samples=num_samples, mesh_roi_size=mesh_roi_size, z_head=zh,
+                     depth_mode=depth_mode, cubify_align=cubify_align, mesh_frame=mesh_frame)
     model.image_size = image_size
     model.num_classes = num_classes
     return model
+
+
+def _unrounded_anchor_generator(sizes: Sequence[Sequence[int]],
+                                ratios: Sequence[Sequence[float]]) -> nn.Module:
+    """torchvision's ``AnchorGenerator`` with detectron2's cell anchors: ``(-w/2, -h/2, w/2,
+    h/2)`` with ``w = s / sqrt(a)``, ``h = s sqrt(a)`` **not rounded** (torchvision rounds)."""
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+
+    class Unrounded(AnchorGenerator):
+        def generate_anchors(self, scales: Any, aspect_ratios: Any,
+                             dtype: torch.dtype = torch.float32,
+                             device: Any = "cpu") -> torch.Tensor:
+            s = torch.as_tensor(scales, dtype=dtype, device=device)
+            a = torch.as_tensor(aspect_ratios, dtype=dtype, device=device)
+            h = torch.sqrt(a)
+            ws = (s[None, :] / h[:, None]).reshape(-1)
+            hs = (h[:, None] * s[None, :]).reshape(-1)
+            return torch.stack([-ws, -hs, ws, hs], dim=1) / 2
+
+    return Unrounded(tuple(tuple(x) for x in sizes), tuple(tuple(r) for r in ratios))
+
+
+def _detectron2_style_maskrcnn(num_classes: int, *, frozen_bn: bool, stride_in_1x1: bool,
+                               round_anchors: bool, trainable_layers: int | None,
+                               **kwargs: Any) -> nn.Module:
+    """torchvision's Mask R-CNN ResNet-50-FPN with detectron2's variants (see
+    :func:`mesh_rcnn`): ``FrozenBatchNorm2d``, stride in the 1×1 convolution, unrounded
+    anchors. ``trainable_layers`` default: 3 (detectron2's ``FREEZE_AT=2``) with frozen BN,
+    else 5."""
+    from torchvision.models import resnet50
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.ops import FrozenBatchNorm2d
+
+    body = resnet50(weights=None, norm_layer=FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d)
+    if stride_in_1x1:
+        for layer in (body.layer2, body.layer3, body.layer4):
+            layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)
+    tl = (3 if frozen_bn else 5) if trainable_layers is None else check_int(
+        trainable_layers, "trainable_backbone_layers", min_value=0)
+    backbone = _resnet_fpn_extractor(body, min(tl, 5))
+    anchors = None
+    if not round_anchors:
+        anchors = _unrounded_anchor_generator(((32,), (64,), (128,), (256,), (512,)),
+                                              ((0.5, 1.0, 2.0),) * 5)
+    return MaskRCNN(backbone, num_classes=num_classes, rpn_anchor_generator=anchors, **kwargs)
 
 
 # ============================================================================ data, step, eval
