@@ -752,14 +752,15 @@ def test_box_space_is_meshrcnn_unit_box():
     _close(back.verts_packed(), cam)
 
 
-def test_formats_entry_converts_through_convert_state_dict(shapenet, monkeypatch):
-    """MESHRCNN_FORMATS plugs into spacetime.weights.convert_state_dict (strict load, the
-    checkpoint meta of family meshrcnn)."""
-    from spacetime.weights import FORMATS, PeerFile, convert_state_dict
-    from spacetime.weights.meshrcnn import MESHRCNN_FORMATS, PIX3D_CLASSES
+def test_formats_entry_converts_through_convert_state_dict(shapenet, tmp_path):
+    """The registered ``meshrcnn-shapenet`` format: through convert_state_dict (strict load, the
+    checkpoint meta of family meshrcnn), then a file through convert_weights, rebuilt with
+    ``spacetime.api.load_model`` and no flags."""
+    from spacetime.api import load_model
+    from spacetime.weights import FORMATS, PeerFile, convert_state_dict, convert_weights
+    from spacetime.weights.meshrcnn import PIX3D_CLASSES
 
-    for name, fmt in MESHRCNN_FORMATS.items():
-        monkeypatch.setitem(FORMATS, name, fmt)
+    assert {"meshrcnn-pix3d", "meshrcnn-shapenet"} <= set(FORMATS)
     peer = {k: v.float() if v.is_floating_point() else v for k, v in shapenet["peer"].items()}
     model, meta, notes = convert_state_dict(PeerFile(dict(peer)), "meshrcnn-shapenet")
     assert (meta["family"], meta["model"]) == ("meshrcnn", "mesh-rcnn-single")
@@ -769,3 +770,12 @@ def test_formats_entry_converts_through_convert_state_dict(shapenet, monkeypatch
         assert torch.equal(ours[k], v), k
     assert any("empty voxel grids" in n for n in notes)
     assert len(PIX3D_CLASSES) == K_CLASSES
+
+    src, out = tmp_path / "voxmesh_R50.pth", tmp_path / "converted.pt"
+    torch.save({"model": peer}, src)
+    convert_weights(src, "meshrcnn-shapenet", out)
+    loaded = load_model(out, device="cpu")
+    assert loaded.spec.family == "meshrcnn" and loaded.spec.model == "mesh-rcnn-single"
+    reloaded = loaded.model.state_dict()
+    for k, v in shapenet["state"].items():
+        assert torch.equal(reloaded[k], v.to(reloaded[k].dtype)), k

@@ -51,6 +51,7 @@ from spacetime.weights.formats import (
     our_key_for,
     peer_key_for,
 )
+from spacetime.weights.meshrcnn import MESHRCNN_FORMATS
 from spacetime.weights.torchvision_backbones import TORCHVISION_FORMATS
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
 FORMATS: dict[str, WeightFormat] = {
     **C3D_FORMATS,
     **TORCHVISION_FORMATS,
+    **MESHRCNN_FORMATS,
 }
 
 #: the checkpoint schema written (``spacetime.api.checkpoints.SCHEMA_VERSION``; this package
