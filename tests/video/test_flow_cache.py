@@ -133,3 +133,32 @@ def test_parallel_workers_and_video_files(tmp_path):
     assert res["pairs"] == 6 and res["pairs_per_s"] > 0
     fl = load_cached_flow(tmp_path / "flow" / "v1", np.arange(3))
     assert fl.shape == (3, 2, 24, 32)
+
+
+def test_sharded_by_rank_fills_one_cache_and_resumes(tmp_path, monkeypatch):
+    """Three processes (rank 0..2 of 3) each compute a disjoint third of the name-sorted videos
+    into one cache; together they cover every video; a rerun skips them all; the ranks come
+    from torchrun's RANK / WORLD_SIZE when not given; a leftover partial folder of another
+    rank's video is left alone."""
+    videos = [(f"v{i}", _video(t=3, h=16, w=16, seed=i)) for i in range(7)]
+    (tmp_path / ".partial-v1-99999").mkdir(parents=True)  # rank 1's video, in progress
+    shards = []
+    for rank in range(3):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "3")
+        res = compute_dataset_flow(videos, tmp_path, workers=0, progress=False)
+        assert res["rank"] == rank and res["world_size"] == 3 and not res["failed"]
+        shards.append(set(res["computed"]))
+        if rank == 0:
+            assert (tmp_path / ".partial-v1-99999").is_dir()
+    assert shards == [{"v0", "v3", "v6"}, {"v1", "v4"}, {"v2", "v5"}]
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    again = compute_dataset_flow(videos, tmp_path, workers=0, progress=False)
+    assert again["computed"] == [] and sorted(again["skipped"]) == [n for n, _ in videos]
+    assert not (tmp_path / ".partial-v1-99999").exists()  # one process: every leftover goes
+    with pytest.raises(InputError, match="rank"):
+        compute_dataset_flow(videos, tmp_path, rank=3, world_size=3, progress=False)
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(InputError, match="WORLD_SIZE"):
+        compute_dataset_flow(videos, tmp_path, progress=False)

@@ -145,6 +145,10 @@ def build_flow_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="png", choices=("png", "jpg", "npy"))
     p.add_argument("--size", type=int, default=None)
     p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--rank", type=int, default=None,
+                   help="this process's share: every WORLD_SIZE-th video from RANK (default: "
+                   "torchrun's RANK / WORLD_SIZE; shard one cache across machines)")
+    p.add_argument("--world-size", type=int, default=None)
 
     p = sub.add_parser("export", help="write a synthetic Middlebury/KITTI-layout folder")
     p.add_argument("root")
@@ -314,9 +318,11 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     res = compute_dataset_flow(
         videos, args.output, method=args.method, workers=args.workers, bound=args.bound,
         format=args.format, size=args.size, max_frames=args.max_frames,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty(), rank=args.rank, world_size=args.world_size,
     )
-    print(f"computed {len(res['computed'])} videos ({res['pairs']} pairs, "
+    shard = (f"rank {res['rank']} of {res['world_size']}: {res['shard']} of {len(videos)} "
+             "videos; " if res["world_size"] > 1 else "")
+    print(f"{shard}computed {len(res['computed'])} videos ({res['pairs']} pairs, "
           f"{res['pairs_per_s']:.1f} pairs/s), skipped {len(res['skipped'])} already done, "
           f"failed {len(res['failed'])}")
     for name, msg in res["failed"].items():

@@ -16,6 +16,10 @@ Resumable: a video whose ``.done`` marker exists is skipped. Each video is compu
 temporary ``out_dir/.partial-<name>-<pid>`` folder that is renamed into place only when complete
 (and removed on any error), so an interrupted run never leaves a half-written video folder;
 leftover ``.partial-*`` folders from a killed run are deleted at the next start.
+Sharded: ``rank`` / ``world_size`` (default: the ``RANK`` / ``WORLD_SIZE`` variables torchrun
+sets) give this process every ``world_size``-th video of the name-sorted list, so that many
+processes on many machines fill one shared cache without two computing the same video; each
+process deletes only the leftover ``.partial-*`` folders of its own videos.
 Parallel: ``workers`` processes (``spawn``: forking after OpenCV / torch started threads can
 deadlock; each worker limited to one thread), progress with tqdm.
 A video that fails to decode is reported in the summary and skipped (``on_error="skip"``) or
@@ -249,6 +253,8 @@ def compute_dataset_flow(
     max_frames: int | None = None,
     on_error: str = "skip",
     progress: bool = True,
+    rank: int | None = None,
+    world_size: int | None = None,
     **kw: Any,
 ) -> dict[str, Any]:
     """Compute and cache the flow of every video (resumable, parallel; see module docstring).
@@ -269,11 +275,15 @@ def compute_dataset_flow(
         max_frames: use at most this many frames per video.
         on_error: ``"skip"`` (record and continue) or ``"raise"``.
         progress: show a tqdm bar.
+        rank, world_size: this process's share of the videos: those whose position in the
+            name-sorted list is ``rank`` modulo ``world_size`` (default: the ``RANK`` /
+            ``WORLD_SIZE`` environment variables, else ``0`` / ``1``: every video).
         **kw: estimator options (:func:`~spacetime.video.flow.estimate_flow`).
 
     Returns:
         ``{"computed": [names], "skipped": [names already done], "failed": {name: message},
-        "pairs": frame pairs computed, "seconds": wall time, "pairs_per_s": throughput}``.
+        "pairs": frame pairs computed, "seconds": wall time, "pairs_per_s": throughput,
+        "rank": rank, "world_size": world_size, "shard": videos of this process}``.
     """
     check_in(method, "method", FLOW_METHODS)
     check_in(format, "format", CACHE_FORMATS)
@@ -282,11 +292,15 @@ def compute_dataset_flow(
     check_positive(bound, "bound")
     if max_frames is not None:
         check_int(max_frames, "max_frames", min_value=2)
-    jobs = _jobs_from(videos)
+    rank, world_size = _shard_of(rank, world_size)
+    all_jobs = _jobs_from(videos)
+    jobs = sorted(all_jobs, key=lambda job: job[0])[rank::world_size]
+    mine = {name for name, _ in jobs}
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(".partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in root.glob(".partial-*"):  # .partial-<name>-<pid>: only this shard's
+        if world_size == 1 or stale.name[len(".partial-"):].rpartition("-")[0] in mine:
+            shutil.rmtree(stale, ignore_errors=True)
     todo, skipped = [], []
     for name, src in jobs:
         if (root / name / _DONE).is_file():
@@ -349,7 +363,29 @@ def compute_dataset_flow(
             bar.close()
     dt = time.perf_counter() - t0
     return {"computed": computed, "skipped": skipped, "failed": failed, "pairs": pairs,
-            "seconds": dt, "pairs_per_s": pairs / dt if dt > 0 else 0.0}
+            "seconds": dt, "pairs_per_s": pairs / dt if dt > 0 else 0.0, "rank": rank,
+            "world_size": world_size, "shard": len(jobs)}
+
+
+def _env_int(var: str, default: int) -> int:
+    text = os.environ.get(var)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"{var}: expected an integer, got {text!r}") from None
+
+
+def _shard_of(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """``(rank, world_size)`` from the arguments or torchrun's ``RANK`` / ``WORLD_SIZE``."""
+    r = _env_int("RANK", 0) if rank is None else rank
+    w = _env_int("WORLD_SIZE", 1) if world_size is None else world_size
+    check_int(w, "world_size", min_value=1)
+    check_int(r, "rank", min_value=0)
+    if r >= w:
+        raise InputError(f"rank: expected a value below world_size {w}, got {r}")
+    return r, w
 
 
 def cached_flow_info(video_dir: str | os.PathLike) -> dict[str, Any]:
