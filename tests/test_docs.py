@@ -27,6 +27,7 @@ PAGES = [
     "docs/mesh_rcnn.md",
     "docs/metrics.md",
     "docs/reliability.md",
+    "docs/recipes.md",
     "docs/pixel2mesh.md",
     "docs/point_ops.md",
     "docs/shape_models.md",

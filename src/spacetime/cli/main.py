@@ -12,7 +12,17 @@ import sys
 from collections.abc import Sequence
 
 from spacetime import __version__
-from spacetime.cli import demo, flow, lecture, meshrcnn, shapes, shapes_models, video, weights
+from spacetime.cli import (
+    demo,
+    flow,
+    lecture,
+    meshrcnn,
+    recipe,
+    shapes,
+    shapes_models,
+    video,
+    weights,
+)
 from spacetime.errors import SpacetimeError
 
 __all__ = ["main", "build_parser"]
@@ -25,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"spacetime {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, lecture, shapes, shapes_models, meshrcnn, video, flow, weights):
+    for module in (demo, lecture, shapes, shapes_models, meshrcnn, video, flow, weights,
+                   recipe):
         module.register(sub)
     return parser
 
