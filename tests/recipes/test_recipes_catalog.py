@@ -43,7 +43,8 @@ def test_recipe_is_complete_and_its_settings_are_api_arguments(name):
     r = load_recipe(name)
     assert r.name == name and r.title and r.paper and r.prepare.strip() and r.differences
     assert "DATA/" in r.prepare  # the folder layout under --data
-    assert r.gpu_hours > 0 and "GPU-hour" in r.gpu_hours_basis
+    assert r.gpu_hours > 0 and "Assumptions" in r.gpu_hours_basis
+    assert "rough" in r.gpu_hours_basis.lower()  # an estimate, with its error
     assert "not measured" in r.throughput
     assert r.targets and all(t.tolerance > 0 and t.source for t in r.targets)
     if set(r.smoke) - {"batch_size"} or r.smoke_evaluate:

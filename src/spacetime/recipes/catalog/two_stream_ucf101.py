@@ -48,7 +48,7 @@ RECIPE = Recipe(
         "120 epochs per stream -> 0.3 h of compute; input-bound: decoding ~1M RGB frames and "
         "reading ~20M flow PNGs -> ~3 h with 8 workers. The TV-L1 flow cache is CPU work, not "
         "GPU: ~2.5M frame pairs at ~3 pairs/s per core -> ~14 h on a 16-core machine (shard "
-        "it across machines). About 3 GPU-hours + the cache."
+        "it across machines). About 3 GPU-hours + the cache, rough (x2)."
     ),
     prepare=UCF101_PREPARE + """
 3. The optical-flow cache is computed first (TV-L1, every consecutive frame pair, short side
