@@ -65,6 +65,6 @@ RECIPE = Recipe(
     differences=PIX3D_DIFFERENCES,
     smoke={"image_size": 128},
     smoke_evaluate={"mesh_samples": 500},
-    smoke_reason="image_size 128 instead of 800 (a ResNet-50-FPN step at 800 px takes "
-                 "~10 s on two CPU cores); 500 evaluation samples",
+    smoke_reason="image_size 128 instead of 800 (CPU time of the ResNet-50-FPN detector); "
+                 "500 evaluation samples",
 )

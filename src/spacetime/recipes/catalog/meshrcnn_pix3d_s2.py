@@ -33,5 +33,5 @@ RECIPE = Recipe(
     smoke_evaluate={"mesh_samples": 500},
     smoke_reason="image_size 128 instead of 800 and the tiny detector backbone: S2 differs "
                  "from S1 only in its split files, and the S1 check already runs the full "
-                 "ResNet-50-FPN model (~45 s on two CPU cores); 500 evaluation samples",
+                 "ResNet-50-FPN model; 500 evaluation samples",
 )
