@@ -33,6 +33,7 @@ __all__ = [
     "describe",
 ]
 
+
 def recipe_names() -> list[str]:
     """The names of every recipe of the catalogue (``spacetime.recipes.catalog``), sorted."""
     from spacetime.recipes import catalog
@@ -163,7 +164,15 @@ def compare(recipe: Recipe, metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _rank() -> tuple[int, int]:
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    """``(RANK, WORLD_SIZE)`` as torchrun sets them (``(0, 1)`` without torchrun)."""
+    out = []
+    for var, default in (("RANK", "0"), ("WORLD_SIZE", "1")):
+        text = os.environ.get(var, default)
+        try:
+            out.append(int(text))
+        except ValueError:
+            raise InputError(f"{var}: expected an integer, got {text!r}") from None
+    return out[0], out[1]
 
 
 def _cache_videos(data_string: str, fold: int) -> list[str]:
@@ -234,8 +243,10 @@ def run_recipe(
         resume: continue from ``out/checkpoints/last.pt``.
         overrides: more ``train`` keyword arguments (win over the recipe's).
         log: progress lines (None: silent).
-    """
 
+    Returns:
+        :class:`RecipeRun`; on ranks other than 0 without the evaluation.
+    """
     recipe = name if isinstance(name, Recipe) else load_recipe(name)
     out = Path(out) if out is not None else Path("runs") / recipe.name
     data_string = recipe.data_string(data)

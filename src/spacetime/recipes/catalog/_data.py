@@ -1,7 +1,7 @@
 """Data-preparation texts and data strings the recipes share (one place per dataset)."""
 
 __all__ = ["R2N2", "R2N2_PREPARE", "UCF101", "UCF101_PREPARE", "PIX3D_PREPARE",
-           "R2N2_TRAIN_IMAGES"]
+           "R2N2_TRAIN_IMAGES", "MESH_IO_CAVEAT"]
 
 #: ``--data DATA`` for the R2N2 recipes: DATA holds the four items below
 R2N2 = ("r2n2:{data}/ShapeNetCore.v1:{data}/ShapeNetRendering:{data}/ShapeNetVox32:"
@@ -64,3 +64,11 @@ Layout (what `spacetime.shapes.datasets.Pix3D` reads, docs/datasets_3d.md):
     DATA/model/<category>/<model>/model.obj
     DATA/pix3d_s1_train.json, DATA/pix3d_s1_test.json (S2: pix3d_s2_*.json)
 """
+
+#: appended to the GPU-hour basis of the recipes that read a mesh file per item
+MESH_IO_CAVEAT = (
+    " Not included: mesh reading. The API reads each item's ShapeNet OBJ / ModelNet OFF file "
+    "anew (no decoded-mesh cache is passed to ShapeNetCore / R2N2 / ModelNet; parsing takes "
+    "~0.15 s per 20k-face mesh, docs/datasets_3d.md), which at this scale may bound the run on "
+    "the data-loading CPUs rather than on the GPU; not measured."
+)

@@ -1,6 +1,6 @@
 """Mesh R-CNN (single-object, voxel-init "voxmesh") on ShapeNet with the R2N2 renderings."""
 
-from spacetime.recipes.catalog._data import R2N2, R2N2_PREPARE
+from spacetime.recipes.catalog._data import MESH_IO_CAVEAT, R2N2, R2N2_PREPARE
 from spacetime.recipes.record import Recipe, Target
 
 _SRC = "Mesh R-CNN repository, INSTRUCTIONS_SHAPENET.md: released voxmesh_R50, per-instance"
@@ -47,6 +47,7 @@ RECIPE = Recipe(
         "refinement stages on a cubified mesh of ~10k vertices ~6); 756k views x 25 epochs -> "
         "~8 h of compute; cubify and point sampling add ~50 %. About 12 GPU-hours, rough "
         "(x3)."
+        + MESH_IO_CAVEAT
     ),
     prepare=R2N2_PREPARE,
     differences="""\

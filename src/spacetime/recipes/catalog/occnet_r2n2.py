@@ -1,6 +1,6 @@
 """Occupancy networks (image-conditioned implicit occupancy, marching cubes) on R2N2."""
 
-from spacetime.recipes.catalog._data import R2N2, R2N2_PREPARE
+from spacetime.recipes.catalog._data import MESH_IO_CAVEAT, R2N2, R2N2_PREPARE
 from spacetime.recipes.record import Recipe, Target
 
 _SRC = "Occupancy Networks, CVPR 2019, Table 1 (single-image reconstruction, ONet row)"
@@ -42,6 +42,7 @@ RECIPE = Recipe(
         "epochs -> ~4 h of compute; evaluation decodes a 129³ grid per test view (210k views "
         "x ~2.7 TFLOP) -> ~4 h, plus marching cubes on the CPU. About 10 GPU-hours, rough "
         "(x3); evaluate a subset of views to cut it."
+        + MESH_IO_CAVEAT
     ),
     prepare=R2N2_PREPARE,
     differences="""\

@@ -1,6 +1,6 @@
 """Pixel2Mesh (graph-convolutional deformation of an initial sphere) on ShapeNet / R2N2."""
 
-from spacetime.recipes.catalog._data import R2N2, R2N2_PREPARE
+from spacetime.recipes.catalog._data import MESH_IO_CAVEAT, R2N2, R2N2_PREPARE
 from spacetime.recipes.record import Recipe, Target
 
 _SRC = ("Pixel2Mesh, ECCV 2018, Table 1 (mean of 13 categories; F-score at τ = 1e-4 and "
@@ -42,6 +42,7 @@ RECIPE = Recipe(
         "GFLOP forward (encoder at 224 px ~10, 3 blocks x 14 graph convolutions of 192 on up "
         "to ~2.5k vertices ~15); 756k views x 25 epochs -> ~10 h of compute, plus surface "
         "sampling for the losses. About 12 GPU-hours, rough (x3)."
+        + MESH_IO_CAVEAT
     ),
     prepare=R2N2_PREPARE,
     differences="""\

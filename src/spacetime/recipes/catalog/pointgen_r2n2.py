@@ -1,6 +1,6 @@
 """The point-set baseline (image → 1,024 points, Chamfer loss) on R2N2."""
 
-from spacetime.recipes.catalog._data import R2N2, R2N2_PREPARE
+from spacetime.recipes.catalog._data import MESH_IO_CAVEAT, R2N2, R2N2_PREPARE
 from spacetime.recipes.record import Recipe, Target
 
 _SRC = ("Pixel2Mesh, ECCV 2018, Table 1, PSG row (Pixel2Mesh protocol: F-score at τ = 1e-4 "
@@ -36,6 +36,7 @@ RECIPE = Recipe(
         "precision; a training step costs 3x the forward FLOPs; forward 1.7 GFLOP per 128 px "
         "image (torch.utils.flop_counter); 756k views x 25 epochs = 19M -> 0.7 h of compute; "
         "data (surface samples) ~0.7 h with 8 workers. About 1.5 GPU-hours, rough (x2)."
+        + MESH_IO_CAVEAT
     ),
     prepare=R2N2_PREPARE,
     differences="""\

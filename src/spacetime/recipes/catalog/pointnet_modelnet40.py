@@ -1,5 +1,6 @@
 """PointNet classification on ModelNet40."""
 
+from spacetime.recipes.catalog._data import MESH_IO_CAVEAT
 from spacetime.recipes.record import Recipe, Target
 
 _SRC = "PointNet, CVPR 2017, Table 1 (1,024 points, ModelNet40)"
@@ -37,6 +38,7 @@ RECIPE = Recipe(
         "1,024-point cloud (torch.utils.flop_counter); 8,860 models x 250 epochs = 2.2M "
         "clouds -> 2 min of compute; bound by 69k small steps (~10 ms each) and surface "
         "sampling -> ~0.5 h. Rough (x2)."
+        + MESH_IO_CAVEAT
     ),
     prepare="""\
 1. ModelNet40, https://modelnet.cs.princeton.edu/ModelNet40.zip, unpacked to `DATA/`

@@ -1,6 +1,6 @@
 """The voxel baseline (image encoder → 3D deconvolutions → 32³ occupancy) on R2N2."""
 
-from spacetime.recipes.catalog._data import R2N2, R2N2_PREPARE
+from spacetime.recipes.catalog._data import MESH_IO_CAVEAT, R2N2, R2N2_PREPARE
 from spacetime.recipes.record import Recipe, Target
 
 RECIPE = Recipe(
@@ -34,6 +34,7 @@ RECIPE = Recipe(
         "precision; a training step costs 3x the forward FLOPs; forward 3.5 GFLOP per 128 px "
         "image (torch.utils.flop_counter); 756k training views x 5 epochs = 3.8M -> 0.3 h of "
         "compute; PNG + binvox reading with 8 workers ~0.2 h. About 0.5 GPU-hour, rough (x2)."
+        + MESH_IO_CAVEAT
     ),
     prepare=R2N2_PREPARE,
     differences="""\
