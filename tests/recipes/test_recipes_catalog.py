@@ -114,3 +114,26 @@ def test_torchrun_commands():
         torchrun_command("c3d-ucf101", "/d", gpus=1, nodes=2)
     with pytest.raises(InputError, match="gpus"):
         torchrun_command("c3d-ucf101", "/d", gpus=0)
+
+
+def test_recipe_arguments_split_the_global_batch_and_apply_the_check_settings(tmp_path):
+    from spacetime.recipes import recipe_arguments
+
+    r = load_recipe("meshrcnn-r2n2")  # global batch 64
+    one, ev = recipe_arguments(r, "/d", out=tmp_path, device="cuda")
+    assert one["batch_size"] == 64 and one["out"] == str(tmp_path) and one["device"] == "cuda"
+    assert ev == {"protocol": "meshrcnn", "mesh_samples": 10000, "batch_size": 8}
+    eight, _ = recipe_arguments(r, "/d", out=tmp_path, world_size=8, max_steps=5)
+    assert eight["batch_size"] == 8 and eight["max_steps"] == 5
+    assert recipe_arguments(r, "/d", out=tmp_path, world_size=128)[0]["batch_size"] == 1
+    mine, _ = recipe_arguments(r, "/d", out=tmp_path, world_size=8,
+                               overrides={"batch_size": 2, "lr": 1e-3}, resume=True)
+    assert mine["batch_size"] == 2 and mine["lr"] == 1e-3 and mine["resume"] is True
+    smoke, sev = recipe_arguments(r, "/d", out=tmp_path, smoke=True, world_size=2)
+    assert smoke["batch_size"] == 1 and smoke["max_steps"] == 2 and smoke["epochs"] == 2
+    assert smoke["grid_size"] == 16 and smoke["hidden_dim"] == 128  # the stated reduction only
+    assert sev["mesh_samples"] == 500 and sev["batch_size"] == 1
+    c3d, _ = recipe_arguments(load_recipe("c3d-ucf101"), "/data/ucf", out=tmp_path)
+    assert c3d["weights"] == "/data/ucf/c3d_sports1m.pickle"  # {data} substituted
+    with pytest.raises(InputError, match="world_size"):
+        recipe_arguments(r, "/d", out=tmp_path, world_size=0)

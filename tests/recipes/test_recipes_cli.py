@@ -37,6 +37,12 @@ def test_run_gpus_prints_the_torchrun_command(capsys, monkeypatch):
     line = capsys.readouterr().out.strip()
     assert "-m torch.distributed.run --standalone --nproc_per_node 4 -m spacetime recipe run " \
            "c3d-ucf101 --data /data/ucf --device cuda" in line
+    assert main(["recipe", "run", "c3d-ucf101", "--data", "/d", "--gpus", "2", "--dry-run",
+                 "--set", "lr=0.001", "--set", "fusion=linear", "--smoke"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("--device auto --set lr=0.001 --set 'fusion=\"linear\"' --smoke")
+    with pytest.raises(SystemExit):
+        main(["recipe", "run", "c3d-ucf101", "--data", "/d", "--set", "lr"])
     assert main(["recipe", "run", "c3d-ucf101", "--data", "/d", "--gpus", "0"]) == 1
     with pytest.raises(SystemExit):
         main(["recipe", "run", "no-such-recipe", "--data", "/d"])

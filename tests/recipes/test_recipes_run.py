@@ -29,7 +29,8 @@ def test_recipe_runs_two_steps_and_evaluates(name, tmp_path):
     run = run_recipe(name, data, out=tmp_path / "run", device="cpu", smoke=True, log=None)
     TIMES[name] = time.perf_counter() - t0
     assert run.train is not None and run.evaluation is not None
-    # two optimiser steps (two-stream: per stage), batch 1
+    # two optimiser steps (two-stream: per stage, its history is the last stage's)
+    assert run.train.history and run.train.history[-1]["step"] == 2
     assert (tmp_path / "run" / "recipe.json").is_file()
     assert [r["metric"] for r in run.rows] == [t.metric for t in recipe.targets]
     for r in run.rows:

@@ -17,6 +17,7 @@ Several machines: ``torchrun --nnodes M --nproc_per_node N --rdzv_backend c10d
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -62,10 +63,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="only the data preparation (two-stream: the flow cache; sharded by "
                    "rank under torchrun)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
+    p.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment,
+                   metavar="NAME=VALUE",
+                   help="override a train argument (VALUE: JSON, else a string); per process "
+                   "under torchrun, e.g. --set batch_size=8 --set lr=0.001")
     p.add_argument("--dry-run", action="store_true",
                    help="with --gpus N: print the torchrun command instead of running it")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_cmd_run)
+
+
+def _assignment(text: str) -> tuple[str, object]:
+    """``"lr=0.001"`` → ``("lr", 0.001)``; a value that is not JSON stays a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return name.strip(), value
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -93,6 +109,8 @@ def _relaunch_args(args: argparse.Namespace) -> list[str]:
         extra += ["--out", args.out]
     if args.max_steps is not None:
         extra += ["--max-steps", str(args.max_steps)]
+    for name, value in args.overrides:
+        extra += ["--set", f"{name}={json.dumps(value)}"]
     extra += [flag for flag, on in (("--smoke", args.smoke), ("--prepare-only",
                                                               args.prepare_only),
                                     ("--resume", args.resume), ("--json", args.json)) if on]
@@ -115,7 +133,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     run = run_recipe(args.name, args.data, out=args.out, device=args.device,
                      max_steps=args.max_steps, smoke=args.smoke,
                      prepare_only=args.prepare_only, resume=args.resume,
-                     log=lambda line: print(line, flush=True))
+                     overrides=dict(args.overrides), log=lambda line: print(line, flush=True))
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     if args.json:

@@ -23,6 +23,7 @@ __all__ = [
     "list_recipes",
     "recipe_table",
     "run_recipe",
+    "recipe_arguments",
     "torchrun_command",
     "format_command",
     "metric_value",
@@ -213,6 +214,51 @@ def prepare_flow_cache(data_string: str, flow_dir: str | os.PathLike, *, method:
     return {k: v for k, v in res.items() if k in ("computed", "skipped", "failed", "pairs")}
 
 
+def recipe_arguments(
+    recipe: Recipe,
+    data: str | os.PathLike,
+    *,
+    out: str | os.PathLike,
+    device: str = "auto",
+    max_steps: int | None = None,
+    smoke: bool = False,
+    resume: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    world_size: int = 1,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keyword arguments of ``train`` and ``evaluate`` that :func:`run_recipe` passes.
+
+    ``{data}`` / ``{out}`` are substituted; the recipe's ``batch_size`` is the global batch of
+    the paper, so under ``world_size`` processes each gets ``batch_size // world_size`` (at
+    least 1) unless ``overrides`` names one; ``smoke`` applies batch 1, ``max_steps`` (default
+    2) and as many epochs, no workers / progress bars / TensorBoard, then the recipe's
+    ``smoke`` and ``smoke_evaluate`` overrides.
+    """
+    from spacetime.checks import check_int
+
+    check_int(world_size, "world_size", min_value=1)
+    kwargs = fill(dict(recipe.train), data=data, out=out)
+    ev = fill(dict(recipe.evaluate), data=data, out=out)
+    if smoke:
+        steps = 2 if max_steps is None else max_steps
+        kwargs.update(batch_size=1, max_steps=steps, epochs=steps, num_workers=0,
+                      progress=False, tensorboard=False)
+        kwargs.update(fill(dict(recipe.smoke), data=data, out=out))
+        ev.update(fill(dict(recipe.smoke_evaluate), data=data, out=out))
+        if "batch_size" in ev:
+            ev["batch_size"] = 1
+    else:
+        if max_steps is not None:
+            kwargs["max_steps"] = max_steps
+        if "batch_size" in kwargs:
+            kwargs["batch_size"] = max(1, int(kwargs["batch_size"]) // world_size)
+    kwargs.update(dict(overrides or {}))
+    kwargs.update(out=str(out), device=device)
+    if resume:
+        kwargs["resume"] = True
+    return kwargs, ev
+
+
 def run_recipe(
     name: str | Recipe,
     data: str | os.PathLike,
@@ -229,7 +275,8 @@ def run_recipe(
     """Run a recipe: data preparation (the two-stream flow cache), ``train`` at the recipe's
     settings, then ``evaluate`` with the paper's protocol on rank 0 and the comparison with
     the paper's numbers (``out/recipe.json``). Data-parallel under ``torchrun`` (the API
-    trains data-parallel; ``batch_size`` is per process).
+    trains data-parallel): the recipe's global batch is split over the processes
+    (:func:`recipe_arguments`).
 
     Args:
         name: a recipe name (:func:`recipe_names`) or a :class:`Recipe`.
@@ -237,8 +284,8 @@ def run_recipe(
         out: run directory (default ``runs/<name>``).
         device: ``auto``, ``cpu``, ``cuda``.
         max_steps: stop training after this many optimiser steps.
-        smoke: the executable check: the recipe's ``smoke`` overrides, batch 1, two steps
-            (unless ``max_steps``), no progress bars — what ``tests/recipes`` runs on fake data.
+        smoke: the executable check: batch 1, two steps (unless ``max_steps``), the recipe's
+            ``smoke`` overrides, no progress bars — what ``tests/recipes`` runs on fake data.
         prepare_only: only the data preparation (under torchrun each process does its share).
         resume: continue from ``out/checkpoints/last.pt``.
         overrides: more ``train`` keyword arguments (win over the recipe's).
@@ -250,23 +297,15 @@ def run_recipe(
     recipe = name if isinstance(name, Recipe) else load_recipe(name)
     out = Path(out) if out is not None else Path("runs") / recipe.name
     data_string = recipe.data_string(data)
-    kwargs = fill(dict(recipe.train), data=data, out=out)
-    ev = fill(dict(recipe.evaluate), data=data, out=out)
-    if smoke:
-        kwargs.update(batch_size=1, max_steps=2 if max_steps is None else max_steps,
-                      epochs=1, num_workers=0, progress=False, tensorboard=False)
-        kwargs.update(fill(dict(recipe.smoke), data=data, out=out))
-        ev.update(fill(dict(recipe.smoke_evaluate), data=data, out=out))
-        if "batch_size" in ev:
-            ev["batch_size"] = 1
-    elif max_steps is not None:
-        kwargs["max_steps"] = max_steps
-    kwargs.update(dict(overrides or {}))
-    kwargs.update(out=str(out), device=device)
-    if resume:
-        kwargs["resume"] = True
-    result = RecipeRun(recipe, smoke=smoke)
     rank, world = _rank()
+    kwargs, ev = recipe_arguments(recipe, data, out=out, device=device, max_steps=max_steps,
+                                  smoke=smoke, resume=resume, overrides=overrides,
+                                  world_size=world)
+    if log is not None and rank == 0 and kwargs["batch_size"] != recipe.train.get(
+            "batch_size", kwargs["batch_size"]) and not smoke:
+        log(f"batch_size {kwargs['batch_size']} per process x {world} processes (the "
+            f"recipe's global batch {recipe.train['batch_size']})")
+    result = RecipeRun(recipe, smoke=smoke)
     if recipe.flow_cache is not None:
         flow_dir = fill(recipe.flow_cache, data=data, out=out)
         fold = int(kwargs.get("fold", 1))

@@ -36,7 +36,8 @@ PIX3D_DIFFERENCES = """\
 - Schedule: our `step` scheduler divides the rate by 10 at 1/3 and 2/3 of the run; the paper
   at iterations 8,000 and 10,000 of 11,000.
 - Images: square `image_size` 800 (detectron2: short side 800, long side ≤ 1,333).
-- `batch_size` is per process: with N GPUs pass `overrides={"batch_size": 16 // N}`.
+- `batch_size` 16 is the global batch (2 images per GPU on 8 GPUs in the paper); with one
+  GPU it may not fit at 800 px: `--set batch_size=4 --set lr=0.005` (linear scaling).
 """
 
 RECIPE = Recipe(

@@ -55,8 +55,7 @@ RECIPE = Recipe(
   ImageNet-pretrained ResNet-50: expect the F1@0.1 gap to be the largest.
 - Images are resized 137 → 128 px (the encoder needs a multiple of 16).
 - Voxel-only warm-up of 100 iterations is not done (the heads train jointly from step 0).
-- `batch_size` is per process: with N GPUs pass `overrides={"batch_size": 64 // N}` to keep the
-  global batch of 64.
+- `batch_size` 64 is the global batch (split over the processes under torchrun).
 """,
     smoke={"grid_size": 16},
     smoke_evaluate={"mesh_samples": 500},
