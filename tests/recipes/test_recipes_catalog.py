@@ -127,8 +127,8 @@ def test_recipe_arguments_split_the_global_batch_and_apply_the_check_settings(tm
     assert eight["batch_size"] == 8 and eight["max_steps"] == 5
     assert recipe_arguments(r, "/d", out=tmp_path, world_size=128)[0]["batch_size"] == 1
     mine, _ = recipe_arguments(r, "/d", out=tmp_path, world_size=8,
-                               overrides={"batch_size": 2, "lr": 1e-3}, resume=True)
-    assert mine["batch_size"] == 2 and mine["lr"] == 1e-3 and mine["resume"] is True
+                               overrides={"batch_size": 240, "lr": 1e-3}, resume=True)
+    assert mine["batch_size"] == 30 and mine["lr"] == 1e-3 and mine["resume"] is True
     smoke, sev = recipe_arguments(r, "/d", out=tmp_path, smoke=True, world_size=2)
     assert smoke["batch_size"] == 1 and smoke["max_steps"] == 2 and smoke["epochs"] == 2
     assert smoke["grid_size"] == 16 and smoke["hidden_dim"] == 128  # the stated reduction only
@@ -137,3 +137,14 @@ def test_recipe_arguments_split_the_global_batch_and_apply_the_check_settings(tm
     assert c3d["weights"] == "/data/ucf/c3d_sports1m.pickle"  # {data} substituted
     with pytest.raises(InputError, match="world_size"):
         recipe_arguments(r, "/d", out=tmp_path, world_size=0)
+
+
+def test_docs_table_lists_every_recipe_with_its_gpu_hours():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "recipes.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): [c.strip() for c in line.split("|")[1:-1]]
+            for line in text.splitlines() if line.startswith("| `")}
+    assert set(rows) == PAPERS
+    for name, cells in rows.items():
+        assert cells[4].split()[0] == f"{load_recipe(name).gpu_hours:g}", name

@@ -65,8 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
     p.add_argument("--set", dest="overrides", action="append", default=[], type=_assignment,
                    metavar="NAME=VALUE",
-                   help="override a train argument (VALUE: JSON, else a string); per process "
-                   "under torchrun, e.g. --set batch_size=8 --set lr=0.001")
+                   help="override a train argument (VALUE: JSON, else a string; batch_size "
+                   "is the global batch), e.g. --set batch_size=240 --set lr=0.001")
     p.add_argument("--dry-run", action="store_true",
                    help="with --gpus N: print the torchrun command instead of running it")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

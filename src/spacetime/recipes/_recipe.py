@@ -228,11 +228,11 @@ def recipe_arguments(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The keyword arguments of ``train`` and ``evaluate`` that :func:`run_recipe` passes.
 
-    ``{data}`` / ``{out}`` are substituted; the recipe's ``batch_size`` is the global batch of
-    the paper, so under ``world_size`` processes each gets ``batch_size // world_size`` (at
-    least 1) unless ``overrides`` names one; ``smoke`` applies batch 1, ``max_steps`` (default
-    2) and as many epochs, no workers / progress bars / TensorBoard, then the recipe's
-    ``smoke`` and ``smoke_evaluate`` overrides.
+    ``{data}`` / ``{out}`` are substituted and ``overrides`` applied; ``batch_size`` (the
+    recipe's or an override) is the global batch, so under ``world_size`` processes each gets
+    ``batch_size // world_size`` (at least 1). ``smoke`` applies batch 1 per process,
+    ``max_steps`` (default 2) and as many epochs, no workers / progress bars / TensorBoard,
+    then the recipe's ``smoke`` and ``smoke_evaluate`` overrides.
     """
     from spacetime.checks import check_int
 
@@ -247,12 +247,11 @@ def recipe_arguments(
         ev.update(fill(dict(recipe.smoke_evaluate), data=data, out=out))
         if "batch_size" in ev:
             ev["batch_size"] = 1
-    else:
-        if max_steps is not None:
-            kwargs["max_steps"] = max_steps
-        if "batch_size" in kwargs:
-            kwargs["batch_size"] = max(1, int(kwargs["batch_size"]) // world_size)
+    elif max_steps is not None:
+        kwargs["max_steps"] = max_steps
     kwargs.update(dict(overrides or {}))
+    if not smoke and "batch_size" in kwargs:
+        kwargs["batch_size"] = max(1, int(kwargs["batch_size"]) // world_size)
     kwargs.update(out=str(out), device=device)
     if resume:
         kwargs["resume"] = True
