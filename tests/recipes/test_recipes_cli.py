@@ -1,6 +1,6 @@
 """`spacetime recipe list / show / run`, and a recipe trained on 2 nodes x 1 process simulated
 on localhost: two torchrun agents meeting at a c10d rendezvous on 127.0.0.1 (gloo), both
-finishing, one run directory written once."""
+finishing, one run directory written once, the whole test split evaluated by rank 0."""
 
 from __future__ import annotations
 
@@ -103,5 +103,8 @@ def test_two_nodes_one_process_each_on_localhost(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["world_size"] == 2
     assert (out / "checkpoints" / "last.pt").is_file() and (out / "recipe.json").is_file()
+    # rank 0 evaluated the whole test split (not its shard) after leaving the group
+    evaluation = json.loads((out / "recipe.json").read_text())["evaluation"]
+    assert evaluation["num_samples"] == 2 and set(evaluation["per_category"]) == {"bed", "chair"}
     assert sorted(p.name for p in out.iterdir() if p.suffix == ".json") == [
         "config.json", "metrics.json", "recipe.json"]

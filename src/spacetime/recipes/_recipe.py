@@ -291,7 +291,9 @@ def run_recipe(
         log: progress lines (None: silent).
 
     Returns:
-        :class:`RecipeRun`; on ranks other than 0 without the evaluation.
+        :class:`RecipeRun`; on ranks other than 0 without the evaluation. Under torchrun the
+        process group is left after training (rank 0 then evaluates the whole test split
+        alone), so a script cannot train again in the same torchrun launch afterwards.
     """
     recipe = name if isinstance(name, Recipe) else load_recipe(name)
     out = Path(out) if out is not None else Path("runs") / recipe.name
@@ -328,6 +330,12 @@ def run_recipe(
             + ", ".join([repr(a) for a in _positional(recipe, data_string)]
                         + [f"{k}={v!r}" for k, v in kwargs.items()]) + ")")
     result.train = module.train(*_positional(recipe, data_string), log=log, **kwargs)
+    if world > 1:
+        # evaluation runs on rank 0 alone, over the whole test split: leave the process group
+        # (the API's loaders shard under an initialised group, and some evaluations gather)
+        from spacetime.engine.distributed import cleanup_distributed
+
+        cleanup_distributed()
     if rank != 0:
         return result
     ckpt = result.train.best_checkpoint or result.train.last_checkpoint
