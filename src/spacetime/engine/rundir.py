@@ -84,7 +84,7 @@ class RunDir:
         root: the run directory (created).
         enabled: False on ranks other than 0 in distributed runs.
         tensorboard: also write TensorBoard scalars under ``root/tb`` (skipped with a warning
-            when the ``tensorboard`` package is missing).
+            when the ``tensorboard`` package, the extra ``spacetime[tensorboard]``, is missing).
     """
 
     def __init__(self, root: str | os.PathLike, *, enabled: bool = True, tensorboard: bool = True):
@@ -97,9 +97,12 @@ class RunDir:
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # pragma: no cover - tensorboard is a declared dependency
+            except ImportError:  # the optional extra spacetime[tensorboard]
                 warnings.warn(
-                    "tensorboard is not installed; skipping TensorBoard logs", stacklevel=2
+                    "tensorboard is not installed; skipping TensorBoard logs (metrics.csv, "
+                    "metrics.json and curves.png are still written): pip install "
+                    "'spacetime[tensorboard]', or pass tensorboard=False / --no-tensorboard",
+                    stacklevel=2,
                 )
             else:
                 self._tb = SummaryWriter(log_dir=str(self.root / "tb"))
