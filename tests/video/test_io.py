@@ -291,3 +291,19 @@ def test_containers_frame_exact(tmp_path, name, codec):
     idx = [36, 0, 17, 18, 5, 36]
     assert frame_ids(read_video(p, frame_indices=idx, strict=True)) == idx
     assert frame_ids(read_video(p, 0.5, fps=10)) == [15, 18, 21, 24, 27, 30, 33, 36]
+
+
+def test_one_decoding_thread_while_pyav_logs_to_python(video_factory):
+    """torchvision 0.19-0.25 turn PyAV's Python logging on when imported; a frame-threaded decoder
+    can then deadlock when it is freed, so decoding drops to one thread while it is on."""
+    assert vio._decoder_threads_safe(0, av) == 0 and vio._decoder_threads_safe(4, av) == 4
+    before = av.logging.get_level()
+    path = video_factory(num_frames=30, fps=10)
+    try:
+        av.logging.set_level(av.logging.ERROR)
+        assert vio._decoder_threads_safe(0, av) == 1 and vio._decoder_threads_safe(4, av) == 1
+        for _ in range(3):  # early stops free the decoder mid-stream, as clip loading does
+            assert frame_ids(read_video(path, frame_indices=[3, 4, 5], threads=0)) == [3, 4, 5]
+    finally:
+        av.logging.set_level(before)
+    assert vio._decoder_threads_safe(0, av) == (0 if before is None else 1)

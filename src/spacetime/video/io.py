@@ -417,7 +417,10 @@ def read_video(
         seek_gap: re-seek instead of decoding through a gap of more than this many frames
             between wanted frames (default: two seconds of frames).
         threads: decoding threads (0: FFmpeg's choice); default 1 inside a DataLoader worker
-            (the workers are the parallelism there), FFmpeg's choice elsewhere.
+            (the workers are the parallelism there), FFmpeg's choice elsewhere. Always 1 while
+            PyAV forwards FFmpeg's log to Python (``av.logging.set_level(level)``, which
+            torchvision 0.19-0.25 call when imported): a frame-threaded decoder then
+            deadlocks now and then when it is freed (see :func:`_decoder_threads_safe`).
 
     Returns:
         ``(T, 3, H, W)`` or ``(3, T, H, W)`` tensor of RGB frames, converted with the stream's
@@ -469,7 +472,7 @@ def read_video(
         crop_box = check_crop(crop, out_h, out_w)
         resize = (out_h, out_w) != (info.height, info.width)
         converter = FrameConverter((out_h, out_w) if resize else None, crop_box, interpolation)
-        n_threads = _decoder_threads(threads)
+        n_threads = _decoder_threads_safe(_decoder_threads(threads), _import_av())
         stream.codec_context.thread_count = n_threads
         if n_threads != 1:
             stream.thread_type = "AUTO"
@@ -529,6 +532,23 @@ def _decoder_threads(threads: int | None) -> int:
     if threads is not None:
         return check_int(threads, "threads", min_value=0)
     return 1 if in_worker else 0
+
+
+def _decoder_threads_safe(n_threads: int, av: Any) -> int:
+    """``n_threads``, or 1 while PyAV forwards FFmpeg's log messages to Python.
+
+    With a log level set (``av.logging.set_level(av.logging.ERROR)``: ``torchvision.io`` of
+    torchvision 0.19 to 0.25, torch 2.4 to 2.10, does it on import; 0.26 no longer does),
+    FFmpeg's decoder threads call PyAV's log callback, which takes the GIL; freeing a
+    frame-threaded decoder joins those threads while holding the GIL, so a thread that logs at
+    that moment deadlocks the process (PyAV issues 1849 / 1861, torchvision issue 9010; seen
+    here with av 17.1.0 and torchvision 0.19.1: ``tests/video`` hung in each of three runs).
+    One decoding thread has no such threads to join. ``av.logging.set_level(None)`` (PyAV's
+    default) restores threaded decoding."""
+    get_level = getattr(getattr(av, "logging", None), "get_level", None)
+    if n_threads != 1 and get_level is not None and get_level() is not None:
+        return 1
+    return n_threads
 
 
 _WORKER_CV2_SET = False
