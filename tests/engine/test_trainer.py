@@ -322,3 +322,20 @@ def test_fit_evaluate_and_resume_on_device(tmp_path, device):
                                   tensorboard=False, plot=False))
     resumed.load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert next(resumed.model.parameters()).device.type == device
+
+
+def test_run_dir_without_tensorboard_warns_and_still_writes(tmp_path, monkeypatch):
+    """tensorboard is the optional extra spacetime[tensorboard]: without it a run directory
+    says how to get it and writes everything but tb/."""
+    import sys
+
+    from spacetime.engine.rundir import RunDir
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    with pytest.warns(UserWarning, match=r"pip install 'spacetime\[tensorboard\]'"):
+        run = RunDir(tmp_path / "run")
+    run.log_epoch([{"epoch": 1, "train/loss": 0.5}])
+    run.close()
+    assert (tmp_path / "run" / "metrics.csv").is_file()
+    assert not (tmp_path / "run" / "tb").exists()
+    assert RunDir(tmp_path / "quiet", tensorboard=False)._tb is None  # no warning asked for
