@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from spacetime.cli.main import main
 from spacetime.errors import InputError
@@ -70,7 +71,8 @@ def test_cli_and_errors(tmp_path, capsys, monkeypatch):
     assert "[video_costs] the slide's number is wrong" in text
     assert (out / "index.html").is_file() and (out / "video_costs" / "costs.png").is_file()
     # an experiment that fails: the report keeps the ones before it, the error propagates
-    def broken(out, *, scale, seed):
+    def broken(out, *, scale, seed, device):
+        assert device == ("cuda" if torch.cuda.is_available() else "cpu")  # "auto" resolved
         raise RuntimeError("boom")
 
     monkeypatch.setitem(EXPERIMENTS, "broken", broken)

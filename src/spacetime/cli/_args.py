@@ -12,6 +12,8 @@ __all__ = [
     "json_dict",
     "print_help",
     "LazyChoices",
+    "add_device",
+    "DEVICE_HELP",
     "add_train_options",
     "train_options",
     "print_json",
@@ -66,6 +68,16 @@ class LazyChoices:
         return len(self._get())
 
 
+#: what every ``--device`` accepts
+DEVICE_HELP = "auto (CUDA when available, else CPU) | cpu | cuda | cuda:N"
+
+
+def add_device(parser: argparse.ArgumentParser | Any, what: str = "") -> None:
+    """Add ``--device`` (default ``auto``) to ``parser``; ``what`` says what runs there."""
+    parser.add_argument("--device", default="auto",
+                        help=f"{what + ': ' if what else ''}{DEVICE_HELP}; default auto")
+
+
 def add_train_options(parser: argparse.ArgumentParser, defaults: Any, *,
                       optimizers: tuple[str, ...] = ("sgd", "adam", "adamw")) -> None:
     """The :class:`~spacetime.api.TrainOptions` flags, with a family's ``defaults``."""
@@ -93,8 +105,7 @@ def add_train_options(parser: argparse.ArgumentParser, defaults: Any, *,
                    help="one seed for data order, init, validation hold-out, augmentation")
     g.add_argument("--num-workers", type=int, default=defaults.num_workers,
                    help="data-loader worker processes")
-    g.add_argument("--device", default=defaults.device,
-                   help="auto (CUDA when available, else CPU) | cpu | cuda | cuda:N")
+    g.add_argument("--device", default=defaults.device, help=DEVICE_HELP)
     g.add_argument("--resume", nargs="?", const=True, default=None, metavar="CKPT",
                    help="resume from CKPT (default OUT/checkpoints/last.pt)")
     g.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every,

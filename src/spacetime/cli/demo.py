@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from spacetime.cli._args import add_device
+
 __all__ = ["register"]
 
 
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--parts", default="shapes,video,flow",
         help="comma-separated parts to run (default: shapes,video,flow)",
     )
+    add_device(p, "where the demo's models train and its flow / shape computations run")
     p.set_defaults(func=_run)
 
 
@@ -29,5 +32,5 @@ def _run(args: argparse.Namespace) -> int:
     from spacetime.demo import run_demo
 
     parts = [s.strip() for s in args.parts.split(",") if s.strip()]
-    run_demo(args.out, seed=args.seed, quick=args.quick, parts=parts)
+    run_demo(args.out, seed=args.seed, quick=args.quick, parts=parts, device=args.device)
     return 0

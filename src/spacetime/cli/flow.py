@@ -22,11 +22,19 @@ a checkpoint carries its RAFT architecture (correlation levels) and flow updates
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from spacetime.cli._args import add_train_options, json_dict, print_json, train_options
+from spacetime.cli._args import (
+    DEVICE_HELP,
+    add_device,
+    add_train_options,
+    json_dict,
+    print_json,
+    train_options,
+)
 
 __all__ = ["register", "build_flow_parser", "run_flow"]
 
@@ -57,8 +65,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="a RAFT checkpoint from `flow train` (it carries its architecture)")
     p.add_argument("--iters", type=int, default=None,
                    help="RAFT flow updates (default: the checkpoint's, else 12)")
-    p.add_argument("--device", default="auto",
-                   help="where horn-schunck / raft run: auto | cpu | cuda | cuda:N")
+    add_device(p, "where horn-schunck / raft run (OpenCV's methods run on the CPU)")
 
 
 def build_flow_parser() -> argparse.ArgumentParser:
@@ -109,7 +116,7 @@ def build_flow_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, default=None,
                    help="RAFT flow updates (default: the checkpoint's, else 12)")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--out", default=None,
                    help="write metrics.json here (OUT/METHOD/metrics.json for several)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -149,6 +156,8 @@ def build_flow_parser() -> argparse.ArgumentParser:
                    help="this process's share: every WORLD_SIZE-th video from RANK (default: "
                    "torchrun's RANK / WORLD_SIZE; shard one cache across machines)")
     p.add_argument("--world-size", type=int, default=None)
+    add_device(p, "where horn-schunck / raft run, in every worker (OpenCV's methods run on "
+               "the CPU; under torchrun, cuda means cuda:LOCAL_RANK)")
 
     p = sub.add_parser("export", help="write a synthetic Middlebury/KITTI-layout folder")
     p.add_argument("root")
@@ -305,6 +314,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
+    from spacetime.engine.device import resolve_device
     from spacetime.video.flow.cache import compute_dataset_flow
 
     videos: list[Path] = []
@@ -315,10 +325,15 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             videos.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in exts))
         else:
             videos.append(p)
+    device = resolve_device(args.device)
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    torch_method = args.method == "horn-schunck" or args.method.startswith("raft")
     res = compute_dataset_flow(
         videos, args.output, method=args.method, workers=args.workers, bound=args.bound,
         format=args.format, size=args.size, max_frames=args.max_frames,
         progress=sys.stderr.isatty(), rank=args.rank, world_size=args.world_size,
+        **({"device": device} if torch_method else {}),
     )
     shard = (f"rank {res['rank']} of {res['world_size']}: {res['shard']} of {len(videos)} "
              "videos; " if res["world_size"] > 1 else "")

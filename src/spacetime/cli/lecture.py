@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from spacetime.cli._args import add_device
+
 __all__ = ["register"]
 
 
@@ -29,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="run only these experiments (default: all)")
     p.add_argument("--out", default="lecture_out", help="report folder (default lecture_out)")
     p.add_argument("--seed", type=int, default=0, help="one seed for everything (default 0)")
+    add_device(p, "where the experiments that train a model train it")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run)
 
@@ -37,6 +40,6 @@ def _run(args: argparse.Namespace) -> int:
     from spacetime.lecture import run_lecture
 
     only = None if args.only is None else [s.strip() for s in args.only.split(",") if s.strip()]
-    run_lecture(args.out, scale=args.scale, only=only, seed=args.seed,
+    run_lecture(args.out, scale=args.scale, only=only, seed=args.seed, device=args.device,
                 progress=not args.no_progress)
     return 0

@@ -22,6 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from spacetime.cli._args import add_device
+
 __all__ = ["register"]
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -30,7 +32,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     opts = ConvertOptions(resolution=args.resolution, num_samples=args.num_samples,
                           level=args.level, mode=args.mode, method=args.method,
                           intrinsics=None if args.intrinsics is None else tuple(args.intrinsics),
-                          seed=args.seed, progress=not args.quiet)
+                          seed=args.seed, progress=not args.quiet, device=args.device)
     src, dst, route = convert_file(args.input, args.output, to=args.to, options=opts)
     if not args.quiet:
         print(f"{args.input} ({src}) → {args.output} ({dst}) via {' → '.join(route)}")
@@ -38,17 +40,19 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from spacetime.engine.device import resolve_device
     from spacetime.shapes.io import load_mesh
     from spacetime.shapes.metrics import compare_meshes
 
+    device = resolve_device(args.device)
     pred, gt = load_mesh(args.pred), load_mesh(args.gt)
     scale: Any = args.scale
     try:
         scale = float(scale)
     except ValueError:
         pass
-    metrics = compare_meshes(pred, gt, num_samples=args.num_samples, scale=scale,
-                             thresholds=args.thresholds, seed=args.seed)
+    metrics = compare_meshes(pred.to(device), gt.to(device), num_samples=args.num_samples,
+                             scale=scale, thresholds=args.thresholds, seed=args.seed)
     values = {k: float(v.reshape(-1)[0]) for k, v in metrics.items()}
     html = None
     if args.html:
@@ -116,7 +120,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
                          f"{args.color_by!r}")
     out = show(files[0], args.output, kind=args.kind, title=args.title, size=args.size,
                color_by=color_by, azimuth=args.azimuth, elevation=args.elevation,
-               depth_scale=args.depth_scale)
+               depth_scale=args.depth_scale, device=args.device)
     if not args.quiet:
         print(f"wrote {out}")
     return 0
@@ -149,6 +153,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"),
                    default=None, help="depth → points: pinhole intrinsics in pixels")
     p.add_argument("--seed", type=int, default=0)
+    add_device(p, "where the conversion runs")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_convert)
 
@@ -165,6 +170,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--thresholds", type=float, nargs="+", default=None,
                    help="F1 thresholds; default depends on --scale")
     c.add_argument("--seed", type=int, default=0)
+    add_device(c, "where the metrics are computed (the --html map is built on the CPU)")
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     c.add_argument("--html", default=None, metavar="OUT.html",
                    help="also write the Chamfer / F1@t error map as an interactive page")
@@ -199,6 +205,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--elevation", type=float, default=25.0, help="PNG viewing direction")
     s.add_argument("--depth-scale", type=float, default=1000.0,
                    help="16-bit depth PNG units per metre; default 1000 (mm)")
+    add_device(s, "where the PNG rasteriser runs (interactive pages are built on the CPU and "
+               "drawn by the browser)")
     h = s.add_argument_group("interactive page (-o *.html)")
     h.add_argument("--layout", choices=("scene", "grid"), default="scene",
                    help="several files: one scene (default) or one panel each, side by side")

@@ -22,8 +22,10 @@ def _rgb(t) -> np.ndarray:
     return (t.permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
 
 
-def run_flow_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) -> dict:
-    """Estimate flow on a synthetic pair with every classical method; write a report."""
+def run_flow_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False,
+                  device: str = "cpu") -> dict:
+    """Estimate flow on a synthetic pair with every classical method (Horn-Schunck on
+    ``device``, OpenCV's on the CPU); write a report."""
     from spacetime.video.flow import (
         SyntheticFlow,
         end_point_error,
@@ -46,7 +48,8 @@ def run_flow_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) ->
     dis_flow = gt
     for method in ("farneback", "dis", "tvl1", "horn-schunck"):
         t0 = time.perf_counter()
-        flow = estimate_flow(item["frame1"], item["frame2"], method=method)
+        dev = {"device": device} if method == "horn-schunck" else {}
+        flow = estimate_flow(item["frame1"], item["frame2"], method=method, **dev).cpu()
         dt = time.perf_counter() - t0
         epe = float(end_point_error(flow, gt, valid))
         fl = float(outlier_rate(flow, gt, valid))

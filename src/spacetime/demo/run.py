@@ -21,25 +21,33 @@ _TITLES = {
 
 
 def run_demo(
-    out_dir: str | Path, *, seed: int = 0, quick: bool = False, parts: Sequence[str] = PARTS
+    out_dir: str | Path, *, seed: int = 0, quick: bool = False, parts: Sequence[str] = PARTS,
+    device: str = "auto",
 ) -> dict:
-    """Run the chosen demo ``parts`` into ``out_dir/<part>/``; return their figures."""
+    """Run the chosen demo ``parts`` into ``out_dir/<part>/``; return their figures.
+
+    ``device``: where the video models train and evaluate and where Horn-Schunck runs
+    (``"auto"``: CUDA when available, else the CPU; ``"cpu"``, ``"cuda[:N]"``); the shape tour
+    and OpenCV's flow methods run on the CPU."""
     from spacetime.demo.flow_tour import run_flow_tour
     from spacetime.demo.shapes_tour import run_shapes_tour
     from spacetime.demo.video_tour import run_video_tour
+    from spacetime.engine.device import resolve_device
     from spacetime.errors import InputError
 
     runners = {"shapes": run_shapes_tour, "video": run_video_tour, "flow": run_flow_tour}
     unknown = [p for p in parts if p not in runners]
     if unknown:
         raise InputError(f"parts: expected a subset of {', '.join(PARTS)}, got {unknown}")
+    device = resolve_device(device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results, seconds = {}, {}
     for part in parts:
         print(f"\n########## demo part: {part} ##########", flush=True)
         t0 = time.perf_counter()
-        results[part] = runners[part](out / part, seed=seed, quick=quick)
+        kw = {} if part == "shapes" else {"device": device}
+        results[part] = runners[part](out / part, seed=seed, quick=quick, **kw)
         seconds[part] = time.perf_counter() - t0
     lines = ["# spacetime demo", ""]
     for part in parts:

@@ -26,9 +26,10 @@ def _clip_strip(video, n: int = 6) -> np.ndarray:
     return np.concatenate(frames, axis=1)
 
 
-def run_video_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) -> dict:
-    """Train single-frame vs slow-fusion on the motion classes; write a report under
-    ``out_dir``; return the figures."""
+def run_video_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False,
+                   device: str = "cpu") -> dict:
+    """Train single-frame vs slow-fusion on the motion classes (on ``device``); write a report
+    under ``out_dir``; return the figures."""
     from spacetime.analysis import format_layer_table, layer_table
     from spacetime.api import video
     from spacetime.video import SyntheticMotion
@@ -56,8 +57,8 @@ def run_video_tour(out_dir: str | Path, *, seed: int = 0, quick: bool = False) -
         video.train(name, "synthetic-motion", model_kwargs={"channels": [16, 32, 32]},
                     classes="motion", frames=frames, size=size, epochs=epochs,
                     optimizer="adam", lr=0.01, seed=seed, out=run, progress=False,
-                    tensorboard=False)
-        res = video.evaluate(run / "checkpoints" / "best.pt", num_clips=2,
+                    tensorboard=False, device=device)
+        res = video.evaluate(run / "checkpoints" / "best.pt", num_clips=2, device=device,
                              out=run / "eval").metrics
         figures[name] = {"clip_top1": res["clip"]["top1"], "video_top1": res["video"]["top1"]}
         rows.append([name, f"{100 * res['clip']['top1']:.1f}",

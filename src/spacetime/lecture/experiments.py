@@ -1,7 +1,10 @@
 """One experiment per claim of the lecture (see :mod:`spacetime.lecture`).
 
-Every experiment takes ``(out_dir, *, scale, seed)``, writes its plots into ``out_dir`` and
-returns a :class:`~spacetime.lecture.report.ClaimResult`. Sizes per scale are in each
+Every experiment takes ``(out_dir, *, scale, seed, device)``, writes its plots into ``out_dir``
+and returns a :class:`~spacetime.lecture.report.ClaimResult`. ``device`` is where the models of
+the experiments that train one are trained and evaluated (``"cpu"``, ``"cuda[:N]"``; resolved
+by :func:`~spacetime.lecture.run_lecture`); the others measure on the CPU, where their timings
+and memory figures mean what the claims say. Sizes per scale are in each
 function's ``_SIZES`` entry; the verdict rules are written next to the measurements they use.
 """
 
@@ -62,14 +65,14 @@ def _shape_data(out: Path, split: str, n: int, views: int, size: int, returns: t
 
 
 def _fit(model: torch.nn.Module, data: Any, step: Any, epochs: int, seed: int,
-         lr: float = 3e-3, batch_size: int = 8) -> list[dict[str, Any]]:
+         lr: float = 3e-3, batch_size: int = 8, device: str = "cpu") -> list[dict[str, Any]]:
     from spacetime.engine import TrainConfig, Trainer, build_loader, seed_everything
     from spacetime.shapes.datasets import collate_3d
 
     seed_everything(seed)
     loader = build_loader(data, batch_size, shuffle=True, seed=seed, collate_fn=collate_3d)
     cfg = TrainConfig(epochs=epochs, optimizer="adam", lr=lr, scheduler="cosine",
-                      progress=False, plot=False, seed=seed)
+                      progress=False, plot=False, seed=seed, device=device)
     return Trainer(model, loader, None, cfg, step_fn=step).fit()
 
 
@@ -99,7 +102,9 @@ def _best_blind_abs_rel(scales: torch.Tensor) -> float:
     return float((c / scales[None] - 1).abs().mean(1).min())
 
 
-def scale_ambiguity(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def scale_ambiguity(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """An object s× larger at s× the distance gives the same image, so absolute depth cannot be
     learned from one image: depth networks trained on such data reach, in absolute terms, only
     the error of a scale-blind guess, while their depth *up to scale* is much better."""
@@ -124,7 +129,9 @@ def scale_ambiguity(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimR
         loss = "scale-invariant" if run == "scale-invariant" else "l2"
         torch.manual_seed(seed)
         model = depth_fcn(widths=tuple(z["widths"]), stem=8)
-        _fit(model, train_data, shape_task("depth", depth_loss=loss), z["epochs"], seed)
+        _fit(model, train_data, shape_task("depth", depth_loss=loss), z["epochs"], seed,
+             device=device)
+        model = model.cpu()  # evaluated on the CPU (small test set)
         raw, aligned = [], []
         with torch.no_grad():
             for batch in build_loader(test_data, 16, collate_fn=collate_3d):
@@ -214,7 +221,9 @@ _VOXEL_SIZES = {"quick": [32, 64, 128], "default": [32, 64, 128, 256],
                 "full": [32, 64, 128, 256, 512]}
 
 
-def voxel_memory(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def voxel_memory(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """Dense grids grow with R³, octrees and nested shape layers with about R² (the surface)."""
     from spacetime.shapes.convert import voxelize_mesh
     from spacetime.shapes.datasets import make_object
@@ -273,7 +282,9 @@ def voxel_memory(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResu
         md_table(["R", "dense bytes", "octree bytes", "shape layers bytes"], rows))
 
 
-def f1_outliers(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def f1_outliers(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """Adding far outliers to a good prediction: Chamfer explodes, F1@t barely moves."""
     from spacetime.shapes.convert import ico_sphere, sample_points_from_meshes
     from spacetime.shapes.metrics import chamfer_distance, f1_score
@@ -330,7 +341,9 @@ _CUBIFY_SIZES = {"quick": [8, 16, 32], "default": [8, 16, 32, 64],
                  "full": [8, 16, 32, 64, 128]}
 
 
-def cubify_meshes(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def cubify_meshes(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """Cubify: 8 vertices, 18 edges, 12 faces per voxel; finer grids approach the surface."""
     from spacetime.shapes.convert import cubify, voxelize_mesh
     from spacetime.shapes.datasets import make_object
@@ -385,7 +398,9 @@ _MESH_SIZES = {"quick": dict(objects=8, epochs=6), "default": dict(objects=24, e
                "full": dict(objects=64, epochs=80)}
 
 
-def mesh_topology(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def mesh_topology(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """A deformed sphere keeps genus 0 (cannot make a mug's handle); voxel-initialised meshes
     can."""
     from spacetime.shapes.convert import cubify
@@ -452,7 +467,9 @@ _EDGE_SIZES = {"quick": dict(objects=4, epochs=6), "default": dict(objects=8, ep
                "full": dict(objects=20, epochs=60)}
 
 
-def edge_regulariser(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def edge_regulariser(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """Without the edge-length loss: degenerate meshes; with it: fewer folded faces but a worse
     Chamfer distance (Mesh R-CNN's "best" vs "pretty")."""
     from spacetime.shapes.models.mesh_rcnn import edge_loss_ablation, experiment_data
@@ -461,7 +478,7 @@ def edge_regulariser(out: Path, *, scale: str = "quick", seed: int = 0) -> Claim
     z = _pick(_EDGE_SIZES, scale)
     data = experiment_data(out.parent / "_cache", objects_per_category=z["objects"], seed=seed)
     res = edge_loss_ablation(data, epochs=z["epochs"], eval_samples=1000, seed=seed,
-                             out_dir=out)
+                             out_dir=out, device=device)
     best, pretty = res["best"], res["pretty"]
     fewer = pretty["folded_faces"] < 0.9 * best["folded_faces"]  # at least 10 % fewer
     worse = pretty["Chamfer-L2"] > best["Chamfer-L2"]
@@ -505,19 +522,22 @@ _VIDEO_SIZES = {
 _SMALL = {"c3d": {"channels": [8, 16, 32, 32, 32], "fc_dim": 64, "dropout": 0.0}}
 
 
-def _video_run(out: Path, model: str, classes: str, z: dict[str, Any], seed: int) -> float:
+def _video_run(out: Path, model: str, classes: str, z: dict[str, Any], seed: int,
+               device: str = "cpu") -> float:
     from spacetime.api import video
 
     kw = _SMALL.get(model, {"channels": [16, 32, 32]})
     run = video.train(model, "synthetic-motion", classes=classes, frames=z["frames"], size=32,
                       videos_per_class=z["per_class"], model_kwargs=kw, epochs=z["epochs"],
                       optimizer="adam", lr=0.01, seed=seed, out=out / f"{classes}_{model}",
-                      progress=False, tensorboard=False, log=None, device="cpu")
-    return float(video.evaluate(run.best_checkpoint, num_clips=2, device="cpu")
+                      progress=False, tensorboard=False, log=None, device=device)
+    return float(video.evaluate(run.best_checkpoint, num_clips=2, device=device)
                  .metrics["video"]["top1"])
 
 
-def single_frame_first(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def single_frame_first(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """A single-frame CNN is a strong baseline where appearance decides, and at chance where
     only motion does; temporal models learn motion."""
     import os
@@ -527,8 +547,8 @@ def single_frame_first(out: Path, *, scale: str = "quick", seed: int = 0) -> Cla
     cache = os.environ.get("SPACETIME_CACHE")
     os.environ["SPACETIME_CACHE"] = str(out.parent / "_cache")
     try:
-        appearance = _video_run(out, "single-frame", "appearance", z, seed)
-        motion = {m: _video_run(out, m, "motion", z, seed) for m in z["models"]}
+        appearance = _video_run(out, "single-frame", "appearance", z, seed, device)
+        motion = {m: _video_run(out, m, "motion", z, seed, device) for m in z["models"]}
     finally:
         if cache is None:
             os.environ.pop("SPACETIME_CACHE", None)
@@ -579,7 +599,9 @@ _C3D_SLIDE = {"conv1": 1.04, "conv2": 11.10, "conv3a": 5.55, "conv3b": 11.10, "c
               "fc8": 0.05}
 
 
-def video_costs(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def video_costs(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """AlexNet 0.7, VGG-16 13.6 and C3D 39.5 GFLOP ("2.9× VGG"), recomputed from the models,
     and the slide's C3D table layer by layer."""
     from spacetime.analysis import model_layer_table
@@ -646,7 +668,9 @@ _FUSION_SLIDE = {
 }
 
 
-def fusion_receptive_fields(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def fusion_receptive_fields(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """The lecture's receptive-field table of late / early / slow fusion, from the models."""
     from spacetime.analysis import model_layer_table
 
@@ -693,7 +717,9 @@ def fusion_receptive_fields(out: Path, *, scale: str = "quick", seed: int = 0) -
         [str(fig)], md_table(["model", "slide layer", "layer", "size", "slide RF", "RF"], rows))
 
 
-def videos_are_big(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def videos_are_big(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """Raw video: ~1.5 GB per minute (SD), ~10 GB (HD); a 16 × 112 × 112 clip is 588 KB."""
     from spacetime.video.io import raw_bytes_per_minute, raw_video_bytes
 
@@ -721,7 +747,9 @@ _TS_SIZES = {"quick": dict(per_class=12, epochs=6), "default": dict(per_class=24
              "full": dict(per_class=32, epochs=15)}
 
 
-def two_stream_networks(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def two_stream_networks(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """The temporal stream beats the spatial one on motion classes; their fusion beats both."""
     import os
 
@@ -736,8 +764,8 @@ def two_stream_networks(out: Path, *, scale: str = "quick", seed: int = 0) -> Cl
                                videos_per_class=z["per_class"], num_flows=4, fusion="linear",
                                model_kwargs={"channels": [16, 32, 32]}, epochs=z["epochs"],
                                optimizer="adam", lr=0.005, seed=seed, out=out / "run",
-                               progress=False, tensorboard=False, log=None, device="cpu")
-        ev = two_stream.evaluate(run.best_checkpoint, num_clips=2, device="cpu").metrics
+                               progress=False, tensorboard=False, log=None, device=device)
+        ev = two_stream.evaluate(run.best_checkpoint, num_clips=2, device=device).metrics
     finally:
         if cache is None:
             os.environ.pop("SPACETIME_CACHE", None)
@@ -777,7 +805,9 @@ def two_stream_networks(out: Path, *, scale: str = "quick", seed: int = 0) -> Cl
                  [[k, acc[k], paper[k]] for k in acc]))
 
 
-def optical_flow(out: Path, *, scale: str = "quick", seed: int = 0) -> ClaimResult:
+def optical_flow(
+    out: Path, *, scale: str = "quick", seed: int = 0, device: str = "cpu"
+) -> ClaimResult:
     """Optical flow F(x, y) = (dx, dy) with I_{t+1}(x + dx, y + dy) = I_t(x, y), estimated by
     classical methods against exact ground truth."""
     from spacetime.video.flow import (

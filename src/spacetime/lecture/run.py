@@ -25,11 +25,19 @@ def run_lecture(
     seed: int = 0,
     progress: bool = True,
     log: Any = print,
+    device: str = "auto",
 ) -> list[ClaimResult]:
     """Run the lab's experiments (all, or ``only`` these names) at ``scale`` into ``out_dir``;
     write the report; return the results in order. If an experiment raises, the report of
-    those before it is written and the error propagates."""
+    those before it is written and the error propagates.
+
+    ``device``: where the experiments that train a model train and evaluate it (``"auto"``:
+    CUDA when available, else the CPU; ``"cpu"``, ``"cuda[:N]"``); the measuring experiments
+    (memory, timings, metrics on fixed shapes) run on the CPU."""
+    from spacetime.engine.device import resolve_device
+
     check_in(scale, "scale", SCALES)
+    device = resolve_device(device)
     names = list(EXPERIMENTS) if only is None else list(only)
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
@@ -45,7 +53,7 @@ def run_lecture(
         bar.set_postfix_str(name)
         t0 = time.perf_counter()
         try:
-            res = EXPERIMENTS[name](out / name, scale=scale, seed=seed)
+            res = EXPERIMENTS[name](out / name, scale=scale, seed=seed, device=device)
         except BaseException:
             if results:  # keep what finished: the report of the experiments before this one
                 write_report(out, results, scale)

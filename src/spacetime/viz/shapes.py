@@ -100,6 +100,7 @@ def show(
     elevation: float = 25.0,
     cmap: str = "viridis",
     depth_scale: float = 1000.0,
+    device: str | None = None,
 ) -> Path:
     """Write a PNG picture of ``obj`` to ``path`` and return the path.
 
@@ -117,8 +118,15 @@ def show(
             (world +y is up).
         cmap: colour map of depth maps and depth-coloured points.
         depth_scale: for 16-bit depth PNGs given as ``obj`` path (default millimetres).
+        device: where meshes, point clouds and voxels are rasterised: ``"auto"`` (CUDA when
+            available), ``"cpu"``, ``"cuda[:N]"``; None (default) where ``obj`` is (files are
+            read to the CPU). Depth, normal and flow maps are drawn by matplotlib.
     """
     check_int(size, "size", min_value=16)
+    if device is not None:
+        from spacetime.engine.device import resolve_device
+
+        device = resolve_device(device)
     check_image_size(size, size, None, "size")
     if kind is not None:
         check_in(kind, "kind", ("mesh", "points", "voxels", "depth", "normals", "flow"))
@@ -156,6 +164,10 @@ def show(
         from spacetime.shapes.structures import VoxelGrid
 
         obj = VoxelGrid(obj)
+    is_map = isinstance(obj, torch.Tensor) and kind in ("depth", "normals")
+    if device is not None and not is_map:  # maps are drawn by matplotlib
+        to = getattr(obj, "to", None)
+        obj = obj if to is None else to(device)
     fig = None
     if isinstance(obj, torch.Tensor) and kind in ("depth", "normals"):
         maps = obj if (obj.ndim == 3 and kind == "depth") or obj.ndim == 4 else obj[None]

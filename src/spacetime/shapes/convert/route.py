@@ -52,6 +52,9 @@ class ConvertOptions:
         intrinsics: depth → points: ``(fx, fy, cx, cy)`` in pixels.
         seed: surface sampling seed.
         progress: progress bars on a terminal.
+        device: where the conversion runs: ``"auto"`` (CUDA when available, else the CPU),
+            ``"cpu"``, ``"cuda"``, ``"cuda:N"``. Files are read and written on the CPU; the
+            surface samples of a seed differ between CPU and CUDA (different generators).
     """
 
     resolution: int = 64
@@ -62,6 +65,7 @@ class ConvertOptions:
     intrinsics: tuple[float, float, float, float] | None = None
     seed: int = 0
     progress: bool = True
+    device: str = "auto"
 
 
 #: the representation an output extension means by default
@@ -227,8 +231,11 @@ def convert_file(input: str | os.PathLike, output: str | os.PathLike, *, to: str
                  options: ConvertOptions | None = None) -> tuple[str, str, list[str]]:
     """Read ``input`` (kind from its extension and content), convert, write ``output``
     (atomically). Returns ``(source kind, target kind, route)``."""
+    from spacetime.engine.device import resolve_device
     from spacetime.shapes.io import detect_kind, load, save
 
+    opts = options or ConvertOptions()
+    device = resolve_device(opts.device)
     src = detect_kind(input)
     obj = load(input, kind=src)
     if src == "voxels" and _is_sdf(obj):
@@ -237,6 +244,12 @@ def convert_file(input: str | os.PathLike, output: str | os.PathLike, *, to: str
     ext = Path(output).suffix.lower()
     if dst == "sdf" and ext != ".npz":
         raise InputError(f"output: an SDF grid is written as .npz, got {ext!r}")
-    obj, route = convert_representation(obj, src, dst, options)
-    save(obj, output)
+    obj, route = convert_representation(_to_device(obj, device), src, dst, opts)
+    save(_to_device(obj, "cpu"), output)
     return src, dst, route
+
+
+def _to_device(obj: Any, device: str) -> Any:
+    """``obj.to(device)`` for tensors and the shape structures (they all have ``to``)."""
+    to = getattr(obj, "to", None)
+    return obj if to is None else to(device)

@@ -278,7 +278,9 @@ def compute_dataset_flow(
         rank, world_size: this process's share of the videos: those whose position in the
             name-sorted list is ``rank`` modulo ``world_size`` (default: the ``RANK`` /
             ``WORLD_SIZE`` environment variables, else ``0`` / ``1``: every video).
-        **kw: estimator options (:func:`~spacetime.video.flow.estimate_flow`).
+        **kw: estimator options (:func:`~spacetime.video.flow.estimate_flow`), e.g.
+            ``device="cuda"`` for ``horn-schunck`` / ``raft-*`` (every worker uses it; pass a
+            resolved device, not ``"auto"``).
 
     Returns:
         ``{"computed": [names], "skipped": [names already done], "failed": {name: message},
