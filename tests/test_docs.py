@@ -23,6 +23,7 @@ PAGES = [
     "docs/datasets_3d.md",
     "docs/engine.md",
     "docs/flow.md",
+    "docs/install.md",
     "docs/io_and_cli.md",
     "docs/mesh_rcnn.md",
     "docs/metrics.md",
