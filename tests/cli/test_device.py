@@ -17,6 +17,9 @@ from spacetime.cli.main import build_parser, main
 NO_DEVICE = {
     "video table": "runs the model on the meta device: shapes and counts, no compute",
     "flow export": "writes synthetic data generated on the CPU, identical on every machine",
+    "weights convert": "renames and reshapes tensors of a file (models on the meta device); "
+    "checkpoints hold CPU tensors",
+    "weights formats": "prints a list",
 }
 EXPECTED = "cuda" if torch.cuda.is_available() else "cpu"
 
