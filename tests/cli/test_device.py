@@ -20,6 +20,8 @@ NO_DEVICE = {
     "weights convert": "renames and reshapes tensors of a file (models on the meta device); "
     "checkpoints hold CPU tensors",
     "weights formats": "prints a list",
+    "recipe list": "prints a table",
+    "recipe show": "prints a recipe",
 }
 EXPECTED = "cuda" if torch.cuda.is_available() else "cpu"
 
