@@ -86,7 +86,7 @@ def test_architecture_recognised_from_the_key_set():
 
 def test_refused_targets_and_changed_channels():
     sd = _peer("resnet18").state_dict()
-    for target in ("late-fusion-fc", "early-fusion", "two-stream", "c3d", "voxel-gen"):
+    for target in ("late-fusion-fc", "early-fusion", "temporal-stream", "c3d", "pixel2mesh"):
         with pytest.raises(InputError, match="cannot be mapped onto"):
             convert_state_dict(sd, "torchvision", model=target)
     with pytest.raises(InputError, match="conv-stack encoder only"):
@@ -127,3 +127,69 @@ def test_predict_applies_imagenet_normalisation(tmp_path):
         want = peer((frames - mean) / std).softmax(1).mean(0)
     torch.testing.assert_close(got.probabilities, want, atol=1e-5, rtol=1e-4)
     assert got.top[0]["class"] == loaded.classes[int(want.argmax())]
+
+
+def test_two_stream_spatial_exact_temporal_cross_modality():
+    from spacetime.video.models import TwoStream
+
+    peer = _peer("resnet18", seed=5)
+    model, meta, notes = convert_state_dict(peer.state_dict(), "torchvision", model="two-stream",
+                                            num_flows=2, size=64)
+    assert isinstance(model, TwoStream) and meta["family"] == "two-stream"
+    assert meta["model_kwargs"]["encoder"] == "resnet18"
+    assert meta["options"] == {"num_flows": 2, "flow_method": "dis", "flow_dir": None,
+                               "fusion": "average"}
+    assert meta["preprocess"]["frames"] == 3
+    assert any("cross-modality" in n for n in notes)
+    model = model.double()
+    g = torch.Generator().manual_seed(6)
+    rgb = torch.rand(2, 3, 64, 64, dtype=torch.float64, generator=g)
+    flow = torch.randn(2, 4, 64, 64, dtype=torch.float64, generator=g)
+    with torch.no_grad():
+        _assert_close(model.spatial(rgb), peer(rgb))
+        w = peer.conv1.weight  # (64, 3, 7, 7): RGB mean, replicated to 2L = 4 channels
+        want = w.mean(dim=1, keepdim=True).repeat(1, 4, 1, 1).float().double()  # stored float32
+        assert torch.equal(model.temporal.encoder.conv1.weight, want)
+        # every other layer copied: the temporal stream = torchvision with the new conv1
+        ref = _peer("resnet18", seed=5)
+        ref.conv1 = torch.nn.Conv2d(4, 64, 7, 2, 3, bias=False).double()
+        ref.conv1.weight.copy_(want)
+        _assert_close(model.temporal(flow), ref(flow - flow.mean(dim=(2, 3), keepdim=True)))
+
+
+def test_two_stream_load_model_and_predict_normalise_rgb_not_flow(tmp_path):
+    from spacetime.api import load_model, video
+    from spacetime.video.flow.estimate import estimate_flow_batch
+    from spacetime.video.io import read_video, write_video
+    from spacetime.video.transforms import center_crop, short_side_resize
+    from spacetime.weights import convert_weights
+
+    src = tmp_path / "r18.pth"
+    torch.save(_peer("resnet18", seed=7).float().state_dict(), src)
+    report = convert_weights(src, "torchvision", tmp_path / "ts.pt", model="two-stream",
+                             num_flows=1, size=64)
+    assert report.family == "two-stream" and report.model == "two-stream"
+    loaded = load_model(tmp_path / "ts.pt", device="cpu")
+    pre = loaded.spec.preprocess
+    assert loaded.family == "two-stream" and loaded.spec.options["num_flows"] == 1
+    assert pre["mean"] == [0.485, 0.456, 0.406] and pre["std"] == [0.229, 0.224, 0.225]
+    g = torch.Generator().manual_seed(8)
+    write_video(tmp_path / "clip.mp4", (torch.rand(2, 3, 48, 64, generator=g) * 255)
+                .to(torch.uint8), fps=4)
+    seen = {}
+    streams = loaded.model.stream_logits
+
+    def spy(rgb, flow):
+        seen.update(rgb=rgb, flow=flow)
+        return streams(rgb, flow)
+
+    loaded.model.stream_logits = spy
+    got = video.predict(loaded, tmp_path / "clip.mp4", num_clips=1, topk=1)
+    frames = read_video(tmp_path / "clip.mp4", size=pre["resize_to"]).float() / 255
+    frames = center_crop(short_side_resize(frames, pre["resize_to"]), 64)
+    mean = torch.tensor(pre["mean"]).view(3, 1, 1)
+    std = torch.tensor(pre["std"]).view(3, 1, 1)
+    torch.testing.assert_close(seen["rgb"][0], (frames[0] - mean) / std)  # ImageNet-normalised
+    want = estimate_flow_batch(frames[:1], frames[1:], "dis").reshape(1, 2, 64, 64)
+    torch.testing.assert_close(seen["flow"], want)  # raw flow (pixels), not normalised
+    assert got.top[0]["class"] in loaded.classes

@@ -43,9 +43,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--classes", default=None,
                    help="text file with one class name per line (UCF101 classInd.txt works)")
     c.add_argument("--model", default=None,
-                   help="torchvision: single-frame, late-fusion-pool or spatial-stream")
+                   help="torchvision: single-frame, late-fusion-pool, spatial-stream or "
+                        "two-stream")
     c.add_argument("--frames", type=int, default=None, help="torchvision: clip length stored")
     c.add_argument("--size", type=int, default=None, help="torchvision: crop size (224)")
+    c.add_argument("--num-flows", type=int, default=None,
+                   help="torchvision two-stream: L stacked flows (10)")
+    c.add_argument("--flow-method", default=None,
+                   help="torchvision two-stream: flow estimator at inference (dis)")
+    c.add_argument("--fusion", default=None,
+                   help="torchvision two-stream: average or linear (average)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.set_defaults(func=_cmd_convert)
 
@@ -63,7 +70,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {k: v for k, v in (("classes", args.classes),
                                                   ("model", args.model),
                                                   ("frames", args.frames),
-                                                  ("size", args.size)) if v is not None}
+                                                  ("size", args.size),
+                                                  ("num_flows", args.num_flows),
+                                                  ("flow_method", args.flow_method),
+                                                  ("fusion", args.fusion)) if v is not None}
     report = convert_weights(args.src, args.from_format, args.out, **options)
     if args.json:
         print_json(report.to_dict())

@@ -316,15 +316,18 @@ def convert_state_dict(
         peer = PeerFile(_to_tensors(peer, "state dict"))
     conv = _run_converter(fmt, peer, options)
     model_name = conv.model or fmt.model
-    builders = _builders(fmt.family)
+    family = conv.family or fmt.family
+    builders = _builders(family)
     if model_name not in builders:
-        raise InputError(f"model: {fmt.family} has no model {model_name!r}")
+        raise InputError(f"model: {family} has no model {model_name!r}")
     builder = builders[model_name]
     kwargs = _complete(builder, conv.model_kwargs)
     with torch.device("meta"):  # only the key set and shapes, no memory
         expected = builder(**{k: tuple(v) if isinstance(v, list) else v
                               for k, v in kwargs.items()}).state_dict()
-    ours, notes = _rename(peer, conv, expected, fmt, model_name)
+    source = peer if conv.tensors is None else PeerFile(
+        conv.tensors, peer.source, peer.wrapper, peer.extras, peer.path)
+    ours, notes = _rename(source, conv, expected, fmt, model_name)
     model = builder(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
     model.load_state_dict(ours, strict=True)
     model.eval()
@@ -332,14 +335,14 @@ def convert_state_dict(
     data_options = {k: preprocess[k] for k in ("frames", "size") if k in preprocess}
     meta = {
         "schema": SCHEMA_VERSION,
-        "family": fmt.family,
+        "family": family,
         "model": model_name,
         "model_kwargs": {k: (None if k in _WEIGHT_ARGUMENTS else v) for k, v in kwargs.items()},
         "classes": list(conv.classes),
         "data": None,
         "data_options": data_options,
         "preprocess": _plain(preprocess),
-        "options": {},
+        "options": _plain(dict(conv.options or {})),
         "spacetime_version": __version__,
         "converted_from": {"format": fmt.name,
                            "file": None if peer.path is None else Path(peer.path).name,
@@ -434,7 +437,7 @@ def convert_weights(
              "config": {"converted_from": fmt.name}}
     out_path = save_checkpoint(out, state)
     return ConversionReport(
-        src_path, out_path, fmt.name, fmt.family, meta["model"], meta["model_kwargs"],
+        src_path, out_path, fmt.name, meta["family"], meta["model"], meta["model_kwargs"],
         len(meta["classes"]), len(state["model"]),
         sum(p.numel() for p in model.parameters()), meta["preprocess"], digest, notes)
 

@@ -71,7 +71,11 @@ class Converted:
     ``renames``: ``(peer prefix, our prefix)`` pairs, tried in order (an empty peer prefix
     matches every key); ``ignore``: :mod:`fnmatch` patterns of peer keys dropped on purpose
     (reported in the notes); ``transforms``: our key → function applied to the peer's tensor;
-    ``notes``: lines for the conversion report."""
+    ``notes``: lines for the conversion report; ``family`` / ``options``: the checkpoint's
+    family (None: the format's) and its inference options (e.g. a two-stream model's
+    ``num_flows``, ``flow_method``, ``fusion``); ``tensors``: the peer tensors to convert
+    instead of the file's (None: the file's), for a converter that derives tensors (e.g. a
+    second copy of the encoder under another prefix)."""
 
     model_kwargs: dict[str, Any]
     classes: list[str]
@@ -81,6 +85,9 @@ class Converted:
     ignore: Sequence[str] = ()
     transforms: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    family: str | None = None
+    options: dict[str, Any] | None = None
+    tensors: dict[str, torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)

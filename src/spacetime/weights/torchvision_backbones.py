@@ -22,11 +22,14 @@ torchvision key     ours                                       note
 Target models (``model=``): ``single-frame`` (the default: each frame classified, the
 probabilities averaged, Karpathy et al. 2014), ``late-fusion-pool`` (frame features averaged
 over time, then the ImageNet head) and ``spatial-stream`` (the middle frame of a clip, the
-two-stream network's appearance stream). Models whose first layer or head has no ImageNet
-counterpart are refused: ``late-fusion-fc`` (an MLP over all frames' maps), ``early-fusion``
-(a ``3T``-channel first conv), ``temporal-stream`` / ``two-stream`` (a ``2L``-channel flow
-stack), ``slow-fusion`` / ``c3d`` / video ResNets (3D convolutions) and the image → 3D shape
-models (small GroupNorm CNN encoders, not ResNet / VGG shaped).
+two-stream network's appearance stream) and ``two-stream`` (family ``two-stream``: the spatial
+stream takes the weights as they are, the temporal stream by the cross-modality initialisation
+of Wang et al., "Temporal Segment Networks", ECCV 2016: the first conv's weights averaged over
+the RGB channels and replicated to the ``2L`` flow channels, every other layer copied). Models
+whose first layer or head has no ImageNet counterpart are refused: ``late-fusion-fc`` (an MLP
+over all frames' maps), ``early-fusion`` (a ``3T``-channel first conv), ``temporal-stream``
+alone, ``slow-fusion`` / ``c3d`` / video ResNets (3D convolutions) and the image → 3D shape
+models without a ResNet / VGG-shaped encoder.
 
 Inputs: RGB in ``[0, 1]`` normalised by the ImageNet mean ``(0.485, 0.456, 0.406)`` and std
 ``(0.229, 0.224, 0.225)``; frames resized to short side 256 and centre cropped to 224 (the
@@ -38,10 +41,19 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+from typing import Any
 
-from spacetime.checks import check_int
+import torch
+
+from spacetime.checks import check_in, check_int
 from spacetime.errors import InputError
-from spacetime.weights.formats import Converted, PeerFile, WeightFormat, class_names
+from spacetime.weights.formats import (
+    Converted,
+    PeerFile,
+    WeightFormat,
+    class_names,
+    our_key_for,
+)
 
 __all__ = [
     "TORCHVISION_FORMATS",
@@ -55,12 +67,12 @@ __all__ = [
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: our models that host a torchvision ImageNet classifier exactly
-TORCHVISION_TARGETS = ("single-frame", "late-fusion-pool", "spatial-stream")
+TORCHVISION_TARGETS = ("single-frame", "late-fusion-pool", "spatial-stream", "two-stream")
 _REFUSED = {
     "late-fusion-fc": "its head is an MLP over every frame's feature map",
     "early-fusion": "its first conv takes 3T channels (all frames stacked)",
-    "temporal-stream": "it reads 2L-channel optical-flow stacks",
-    "two-stream": "its temporal stream reads 2L-channel optical-flow stacks",
+    "temporal-stream": "it reads 2L-channel optical-flow stacks (convert onto two-stream, "
+                       "whose temporal stream gets the cross-modality initialisation)",
     "slow-fusion": "it is a 3D CNN",
     "c3d": "it is a 3D CNN (use --from c3d-sports1m or mmaction2-c3d)",
 }
@@ -109,15 +121,24 @@ def convert_torchvision(
     frames: int = 16,
     size: int = 224,
     classes: str | os.PathLike | Sequence[str] | None = None,
+    num_flows: int = 10,
+    flow_method: str = "dis",
+    fusion: str = "average",
 ) -> Converted:
     """A torchvision ImageNet ResNet / VGG state dict → ``model`` with ``encoder=<arch>``.
 
     Args:
-        model: ``single-frame``, ``late-fusion-pool`` or ``spatial-stream``.
-        frames: clip length ``T`` stored in the preprocessing (frames read per clip).
+        model: ``single-frame``, ``late-fusion-pool``, ``spatial-stream`` or ``two-stream``.
+        frames: clip length ``T`` stored in the preprocessing (frames read per clip; a
+            two-stream model reads ``num_flows + 1``).
         size: crop size (default 224; the short side is resized to ``size * 256 / 224``).
         classes: output names (default: torchvision's ImageNet names for 1000 outputs).
+        num_flows, flow_method, fusion: ``two-stream`` only: ``L`` (the temporal stream's
+            first conv takes ``2L`` channels), the flow estimator used at inference and the
+            fusion (see :func:`~spacetime.video.models.two_stream`).
     """
+    if model == "two-stream":
+        return _two_stream(peer, size, classes, num_flows, flow_method, fusion)
     if model not in TORCHVISION_TARGETS:
         why = _REFUSED.get(model, "it has no ResNet / VGG-shaped 2D RGB encoder")
         raise InputError(f"model: torchvision ImageNet weights cannot be mapped onto {model!r} "
@@ -142,6 +163,39 @@ def convert_torchvision(
                      preprocess=pre, notes=[f"architecture: torchvision {arch}"])
 
 
+def _two_stream(peer: PeerFile, size: int, classes: Any, num_flows: int, flow_method: str,
+                fusion: str) -> Converted:
+    """Both streams of ``two-stream`` from one ImageNet classifier: the spatial stream takes
+    it as is, the temporal stream by cross-modality initialisation (Wang et al., ECCV 2016)."""
+    check_int(num_flows, "num_flows", min_value=1)
+    check_in(fusion, "fusion", ("average", "linear"))
+    base = convert_torchvision(peer, model="spatial-stream", frames=num_flows + 1, size=size,
+                               classes=classes)
+    arch = base.model_kwargs["encoder"]
+    first = "conv1.weight" if arch.startswith("resnet") else "features.0.weight"
+    tensors = dict(peer.state_dict)
+    tensors.update({f"temporal.{k}": v for k, v in peer.state_dict.items()})
+    renames = [(f"temporal.{a}", f"temporal.{b}") for a, b in base.renames]
+    renames += [(a, f"spatial.{b}") for a, b in base.renames]
+    ours_first = f"temporal.{our_key_for(first, base.renames)}"
+
+    def cross_modality(w: torch.Tensor) -> torch.Tensor:  # (O, 3, k, k) -> (O, 2L, k, k)
+        if w.dim() != 4:
+            return w  # mis-shaped: reported by the key check
+        return w.mean(dim=1, keepdim=True).expand(-1, 2 * num_flows, -1, -1).contiguous()
+
+    kwargs = {**base.model_kwargs, "num_flows": int(num_flows), "fusion": fusion}
+    options = {"num_flows": int(num_flows), "flow_method": flow_method, "flow_dir": None,
+               "fusion": fusion}
+    note = (f"temporal stream: cross-modality initialisation (Wang et al. 2016, TSN): "
+            f"{first} averaged over RGB and replicated to {2 * num_flows} flow channels, every "
+            "other layer copied; spatial stream: the ImageNet weights as they are")
+    transforms = {ours_first: cross_modality}
+    return Converted(kwargs, base.classes, renames, model="two-stream",
+                     preprocess=base.preprocess, family="two-stream", options=options,
+                     tensors=tensors, transforms=transforms, notes=[*base.notes, note])
+
+
 _TV_PRE = {"kind": "crop", "frames": 16, "size": 224, "resize_to": 256,
            "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 
@@ -151,7 +205,8 @@ TORCHVISION_FORMATS = {
         name="torchvision",
         description="torchvision ImageNet classifier state dict (resnet18 ... resnet152, "
                     "vgg11 ... vgg19_bn) as the frame encoder + head of single-frame / "
-                    "late-fusion-pool / spatial-stream",
+                    "late-fusion-pool / spatial-stream / two-stream (temporal stream: "
+                    "cross-modality init)",
         family="video", model="single-frame", converter=convert_torchvision,
         preprocess=_TV_PRE,
         source="https://download.pytorch.org/models/resnet18-f37072fd.pth (and the other "

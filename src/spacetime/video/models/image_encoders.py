@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from spacetime.checks import check_in
+from spacetime.checks import check_in, check_int
 from spacetime.errors import InputError
 from spacetime.video.models.blocks import conv_stack_2d
 
@@ -50,17 +50,21 @@ def image_encoder(
     *,
     channels: Sequence[int] = DEFAULT_CHANNELS,
     norm: bool = True,
+    in_channels: int = 3,
 ) -> tuple[nn.Module, int]:
     """A 2D frame encoder and its output channels ``feature_dim`` (see the module docstring).
 
     ``channels`` and ``norm`` shape the ``conv-stack`` encoder only; with a torchvision encoder
     they must keep their defaults (a changed value raises :class:`InputError` rather than being
-    ignored silently).
+    ignored silently). ``in_channels``: input channels (3 for RGB; ``2L`` for a temporal
+    stream's flow stack: a torchvision encoder's first conv then takes ``2L`` channels, same
+    kernel, stride and padding).
     """
     check_in(encoder, "encoder", IMAGE_ENCODERS)
+    check_int(in_channels, "in_channels", min_value=1)
     if encoder == "conv-stack":
         chans = tuple(channels)
-        return conv_stack_2d(chans, norm=norm), int(chans[-1])
+        return conv_stack_2d(chans, in_channels=in_channels, norm=norm), int(chans[-1])
     if tuple(channels) != DEFAULT_CHANNELS or not norm:
         raise InputError(f"channels / norm: they shape the conv-stack encoder only; encoder "
                          f"{encoder!r} is torchvision's architecture (got channels="
@@ -68,6 +72,13 @@ def image_encoder(
     import torchvision
 
     tv = getattr(torchvision.models, encoder)(weights=None)
+    first_name = "conv1" if encoder.startswith("resnet") else "0"
+    parent = tv if encoder.startswith("resnet") else tv.features
+    if in_channels != 3:
+        first = getattr(parent, first_name)
+        setattr(parent, first_name, nn.Conv2d(
+            in_channels, first.out_channels, first.kernel_size, first.stride, first.padding,
+            bias=first.bias is not None))
     if encoder.startswith("resnet"):
         names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
         return nn.Sequential(OrderedDict((n, getattr(tv, n)) for n in names)), tv.fc.in_features

@@ -47,7 +47,7 @@ from torch import nn
 
 from spacetime.checks import check_in, check_int, check_tensor
 from spacetime.errors import InputError
-from spacetime.video.models.blocks import conv_stack_2d, init_weights
+from spacetime.video.models.blocks import init_weights
 from spacetime.video.models.image_encoders import image_encoder
 
 __all__ = [
@@ -319,12 +319,15 @@ def temporal_stream(
     norm: bool = True,
     dropout: float = 0.5,
     mean_subtract: bool = True,
+    encoder: str = "conv-stack",
 ) -> TemporalStream:
-    """:class:`TemporalStream` on ``L = num_flows`` stacked flows (``2L`` input channels)."""
+    """:class:`TemporalStream` on ``L = num_flows`` stacked flows (``2L`` input channels), on a
+    VGG-style 2D CNN or a torchvision architecture whose first conv takes ``2L`` channels
+    (``encoder="resnet18"``, ...; ImageNet weights reach it by the cross-modality
+    initialisation of :mod:`spacetime.weights`)."""
     check_int(num_flows, "num_flows", min_value=1)
-    channels = tuple(channels)
-    enc = conv_stack_2d(channels, in_channels=2 * num_flows, norm=norm)
-    model = TemporalStream(enc, channels[-1], num_classes, num_flows, dropout, mean_subtract)
+    enc, dim = image_encoder(encoder, channels=channels, norm=norm, in_channels=2 * num_flows)
+    model = TemporalStream(enc, dim, num_classes, num_flows, dropout, mean_subtract)
     init_weights(model)
     return model
 
@@ -339,17 +342,21 @@ def two_stream(
     dropout: float = 0.5,
     fusion: str = "average",
     mean_subtract: bool = True,
+    encoder: str = "conv-stack",
 ) -> TwoStream:
     """:class:`TwoStream` from :func:`spatial_stream` and :func:`temporal_stream`.
 
-    ``temporal_channels`` defaults to ``channels``; ``fusion`` is ``"average"`` or ``"linear"``.
+    ``temporal_channels`` defaults to ``channels``; ``fusion`` is ``"average"`` or ``"linear"``;
+    ``encoder`` (both streams): ``conv-stack`` or a torchvision architecture (``resnet18``, ...,
+    :mod:`~spacetime.video.models.image_encoders`; the temporal stream's first conv then takes
+    ``2L`` channels).
     """
     spatial = spatial_stream(num_classes=num_classes, channels=channels, norm=norm,
-                             dropout=dropout)
+                             dropout=dropout, encoder=encoder)
     temporal = temporal_stream(
         num_classes=num_classes, num_flows=num_flows,
         channels=channels if temporal_channels is None else temporal_channels, norm=norm,
-        dropout=dropout, mean_subtract=mean_subtract,
+        dropout=dropout, mean_subtract=mean_subtract, encoder=encoder,
     )
     return TwoStream(spatial, temporal, num_classes, fusion)
 
