@@ -264,7 +264,7 @@ def _rename(peer: PeerFile, conv: Converted, expected: Mapping[str, torch.Tensor
             continue
         ours[name] = value
     missing = [f"{peer_key_for(k, conv.renames)} {_fmt(v.shape)}" for k, v in expected.items()
-               if k not in ours and k not in mis_names]
+               if k not in ours and k not in mis_names and not is_ignored(k, conv.keep_init)]
     if missing or unexpected or mis_shaped:
         parts = []
         for label, items in (("missing", missing), ("unexpected", unexpected),
@@ -329,7 +329,12 @@ def convert_state_dict(
         conv.tensors, peer.source, peer.wrapper, peer.extras, peer.path)
     ours, notes = _rename(source, conv, expected, fmt, model_name)
     model = builder(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
-    model.load_state_dict(ours, strict=True)
+    kept = {k: v for k, v in model.state_dict().items() if k not in ours}
+    if kept:
+        n = sum(v.numel() for v in kept.values())
+        notes.append(f"kept the builder's initialisation for {len(kept)} tensors ({n:,} values; "
+                     f"{', '.join(list(kept)[:3])}{', ...' if len(kept) > 3 else ''})")
+    model.load_state_dict({**kept, **ours}, strict=True)
     model.eval()
     preprocess = dict(conv.preprocess if conv.preprocess is not None else fmt.preprocess)
     data_options = {k: preprocess[k] for k in ("frames", "size") if k in preprocess}

@@ -75,7 +75,10 @@ class Converted:
     family (None: the format's) and its inference options (e.g. a two-stream model's
     ``num_flows``, ``flow_method``, ``fusion``); ``tensors``: the peer tensors to convert
     instead of the file's (None: the file's), for a converter that derives tensors (e.g. a
-    second copy of the encoder under another prefix)."""
+    second copy of the encoder under another prefix); ``keep_init``: :mod:`fnmatch` patterns
+    of *our* keys the peer does not provide on purpose: they keep the builder's (random)
+    initialisation and are counted in the notes (e.g. a shape decoder behind an ImageNet
+    encoder)."""
 
     model_kwargs: dict[str, Any]
     classes: list[str]
@@ -88,6 +91,7 @@ class Converted:
     family: str | None = None
     options: dict[str, Any] | None = None
     tensors: dict[str, torch.Tensor] | None = None
+    keep_init: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,13 @@ the RGB channels and replicated to the ``2L`` flow channels, every other layer c
 whose first layer or head has no ImageNet counterpart are refused: ``late-fusion-fc`` (an MLP
 over all frames' maps), ``early-fusion`` (a ``3T``-channel first conv), ``temporal-stream``
 alone, ``slow-fusion`` / ``c3d`` / video ResNets (3D convolutions) and the image → 3D shape
-models without a ResNet / VGG-shaped encoder.
+models without a global-code image encoder (``depth-fcn``, ``normal-fcn``, ``pixel2mesh``).
+
+Shape models (family ``shapes``; ResNets only): ``voxel-gen``, ``voxel-tubes``, ``point-gen``
+and ``occnet`` with ``encoder=<arch>`` (:class:`~spacetime.shapes.models.ResNetImageEncoder`)
+take the trunk as ``encoder.backbone.*``; the ImageNet ``fc`` is ignored, our ``encoder.fc``
+and decoder keep their random initialisation, and the ImageNet normalisation runs inside the
+encoder (shape checkpoints have no input normalisation of their own).
 
 Inputs: RGB in ``[0, 1]`` normalised by the ImageNet mean ``(0.485, 0.456, 0.406)`` and std
 ``(0.229, 0.224, 0.225)``; frames resized to short side 256 and centre cropped to 224 (the
@@ -58,6 +64,7 @@ from spacetime.weights.formats import (
 __all__ = [
     "TORCHVISION_FORMATS",
     "TORCHVISION_TARGETS",
+    "SHAPE_TARGETS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "torchvision_architecture",
@@ -67,7 +74,17 @@ __all__ = [
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: our models that host a torchvision ImageNet classifier exactly
-TORCHVISION_TARGETS = ("single-frame", "late-fusion-pool", "spatial-stream", "two-stream")
+#: image → 3D shape models whose global image encoder can be a torchvision ResNet trunk
+SHAPE_TARGETS = ("voxel-gen", "voxel-tubes", "point-gen", "occnet")
+#: the parts of each shape target that keep their random initialisation (besides encoder.fc)
+_SHAPE_DECODERS = {
+    "voxel-gen": ("fc.*", "decoder.*", "head.*"),
+    "voxel-tubes": ("fc.*", "decoder.*", "head.*"),
+    "point-gen": ("decoder.*",),
+    "occnet": ("fc_p.*", "blocks.*", "bn_out.*", "fc_out.*"),
+}
+TORCHVISION_TARGETS = ("single-frame", "late-fusion-pool", "spatial-stream", "two-stream",
+                       *SHAPE_TARGETS)
 _REFUSED = {
     "late-fusion-fc": "its head is an MLP over every frame's feature map",
     "early-fusion": "its first conv takes 3T channels (all frames stacked)",
@@ -75,6 +92,9 @@ _REFUSED = {
                        "whose temporal stream gets the cross-modality initialisation)",
     "slow-fusion": "it is a 3D CNN",
     "c3d": "it is a 3D CNN (use --from c3d-sports1m or mmaction2-c3d)",
+    "depth-fcn": "its encoder-decoder needs full-resolution skip features, not a ResNet trunk",
+    "normal-fcn": "its encoder-decoder needs full-resolution skip features, not a ResNet trunk",
+    "pixel2mesh": "it pools multi-scale VGG-16-style features at projected vertices",
 }
 
 
@@ -139,6 +159,8 @@ def convert_torchvision(
     """
     if model == "two-stream":
         return _two_stream(peer, size, classes, num_flows, flow_method, fusion)
+    if model in SHAPE_TARGETS:
+        return _shape_model(peer, model, size)
     if model not in TORCHVISION_TARGETS:
         why = _REFUSED.get(model, "it has no ResNet / VGG-shaped 2D RGB encoder")
         raise InputError(f"model: torchvision ImageNet weights cannot be mapped onto {model!r} "
@@ -161,6 +183,29 @@ def convert_torchvision(
            "std": list(IMAGENET_STD)}
     return Converted({"num_classes": int(n), "encoder": arch}, names, renames, model=model,
                      preprocess=pre, notes=[f"architecture: torchvision {arch}"])
+
+
+def _shape_model(peer: PeerFile, model: str, size: int) -> Converted:
+    """A torchvision ResNet's trunk as the image encoder of a global-code shape model
+    (``encoder=<arch>``); the ImageNet ``fc`` is dropped, everything else of ours (the encoder's
+    ``fc`` to the code, the decoder) stays randomly initialised."""
+    arch = torchvision_architecture(peer)
+    if not arch.startswith("resnet"):
+        raise InputError(f"model: {model} takes a torchvision ResNet trunk (resnet18 ... "
+                         f"resnet152) as its image encoder; the file holds {arch}")
+    from spacetime.shapes.models.tasks import MODEL_TASKS
+
+    pre = {"image_size": int(size), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+           "normalised_by": "model"}
+    notes = [f"architecture: torchvision {arch} trunk (conv1 ... layer4) as {model}'s "
+             "encoder.backbone; the ImageNet classifier fc is ignored",
+             "randomly initialised: encoder.fc (trunk features -> code) and the decoder; "
+             "ImageNet mean / std are applied inside the model (inputs: RGB in [0, 1])"]
+    return Converted({"encoder": arch, "image_size": int(size)}, [],
+                     [("", "encoder.backbone.")], model=model, preprocess=pre,
+                     family="shapes", ignore=["fc.*"], notes=notes,
+                     keep_init=["encoder.fc.*", *_SHAPE_DECODERS[model]],
+                     options={"task": MODEL_TASKS[model], "use_gt_depth": True})
 
 
 def _two_stream(peer: PeerFile, size: int, classes: Any, num_flows: int, flow_method: str,
@@ -206,7 +251,8 @@ TORCHVISION_FORMATS = {
         description="torchvision ImageNet classifier state dict (resnet18 ... resnet152, "
                     "vgg11 ... vgg19_bn) as the frame encoder + head of single-frame / "
                     "late-fusion-pool / spatial-stream / two-stream (temporal stream: "
-                    "cross-modality init)",
+                    "cross-modality init), or the ResNet trunk of voxel-gen / voxel-tubes / "
+                    "point-gen / occnet",
         family="video", model="single-frame", converter=convert_torchvision,
         preprocess=_TV_PRE,
         source="https://download.pytorch.org/models/resnet18-f37072fd.pth (and the other "

@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 from torch import nn
 
-from spacetime.shapes.models._blocks import ImageEncoder, activation_bytes, check_image
+from spacetime.shapes.models._blocks import (
+    SHAPE_IMAGE_ENCODERS,
+    ImageEncoder,
+    ResNetImageEncoder,
+    activation_bytes,
+    check_image,
+)
 from spacetime.shapes.models.dense import (
     DepthFCN,
     EncoderDecoder2d,
@@ -119,6 +125,8 @@ __all__ = [
     "TASK_RETURNS",
     # blocks
     "ImageEncoder",
+    "ResNetImageEncoder",
+    "SHAPE_IMAGE_ENCODERS",
     "check_image",
     "activation_bytes",
     # dense prediction

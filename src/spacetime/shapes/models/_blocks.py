@@ -8,10 +8,30 @@ from typing import Any
 import torch
 from torch import nn
 
-from spacetime.checks import check_tensor
+from spacetime.checks import check_in, check_tensor
 from spacetime.errors import InputError
 
-__all__ = ["check_image", "ImageEncoder", "activation_bytes", "conv2d_block", "group_norm"]
+__all__ = [
+    "SHAPE_IMAGE_ENCODERS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "check_image",
+    "ImageEncoder",
+    "ResNetImageEncoder",
+    "build_image_encoder",
+    "activation_bytes",
+    "conv2d_block",
+    "group_norm",
+]
+
+#: the ``encoder=`` names of the global-code shape models: our GroupNorm CNN, or a torchvision
+#: ImageNet ResNet trunk (ImageNet weights: ``spacetime weights convert --from torchvision``)
+SHAPE_IMAGE_ENCODERS = ("conv-stack", "resnet18", "resnet34", "resnet50", "resnet101",
+                        "resnet152")
+#: ``encoder_widths`` default (shapes the conv-stack encoder only)
+DEFAULT_ENCODER_WIDTHS = (32, 64, 128, 256)
+#: ImageNet RGB mean / std on [0, 1] pixels, applied inside :class:`ResNetImageEncoder`
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def check_image(
@@ -84,6 +104,61 @@ class ImageEncoder(nn.Module):
         check_image(images, "images", self.image_size)
         f = self.features(images).mean(dim=(2, 3))
         return torch.relu(self.fc(f))
+
+
+class ResNetImageEncoder(nn.Module):
+    """torchvision's ImageNet ResNet trunk as a global image encoder: RGB ``(N, 3, S, S)`` in
+    ``[0, 1]`` → ImageNet normalisation (``(x - mean) / std``, done here so every caller, train,
+    evaluate and predict alike, feeds the trunk what ImageNet weights expect) → ``conv1`` …
+    ``layer4`` → global average pool → ``ReLU(Linear(512 or 2048 → latent_dim))``, the code
+    ``(N, latent_dim)`` (Occupancy Networks' ResNet-18 image encoder, Mescheder et al. CVPR 2019).
+
+    Keys: ``backbone.conv1`` … ``backbone.layer4`` (torchvision's names, no ``fc``) and ``fc``
+    (ours, random init). Built with ``weights=None`` (no download).
+    """
+
+    def __init__(self, image_size: int, arch: str, latent_dim: int) -> None:
+        super().__init__()
+        check_in(arch, "encoder", SHAPE_IMAGE_ENCODERS[1:])
+        import torchvision
+
+        tv = getattr(torchvision.models, arch)(weights=None)
+        width = int(tv.fc.in_features)
+        del tv.fc, tv.avgpool
+        self.backbone = tv
+        self.image_size = int(image_size)
+        self.fc = nn.Linear(width, latent_dim)
+        self.latent_dim = int(latent_dim)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
+
+    def trunk(self, images: torch.Tensor) -> torch.Tensor:
+        """ImageNet-normalised ``layer4`` features ``(N, 512 or 2048, S/32, S/32)``."""
+        check_image(images, "images", self.image_size)
+        b = self.backbone
+        x = (images - self.mean.to(images.dtype)) / self.std.to(images.dtype)
+        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
+        return b.layer4(b.layer3(b.layer2(b.layer1(x))))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.fc(self.trunk(images).mean(dim=(2, 3))))
+
+
+def build_image_encoder(image_size: int, widths: Sequence[int], latent_dim: int,
+                        encoder: str = "conv-stack") -> nn.Module:
+    """The image encoder of a global-code shape model: :class:`ImageEncoder` (``conv-stack``,
+    ``widths`` apply) or :class:`ResNetImageEncoder` (``resnet18`` …; ``widths`` must keep
+    their default, a changed value raises :class:`InputError` rather than being ignored)."""
+    check_in(encoder, "encoder", SHAPE_IMAGE_ENCODERS)
+    if encoder == "conv-stack":
+        return ImageEncoder(image_size, widths, latent_dim)
+    if tuple(widths) != DEFAULT_ENCODER_WIDTHS:
+        raise InputError(f"encoder_widths: they shape the conv-stack encoder only; encoder "
+                         f"{encoder!r} is torchvision's architecture (got encoder_widths="
+                         f"{tuple(widths)})")
+    return ResNetImageEncoder(image_size, encoder, latent_dim)
 
 
 def activation_bytes(module: nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, int]:

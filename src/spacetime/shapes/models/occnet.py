@@ -25,7 +25,7 @@ from torch import nn
 
 from spacetime.checks import check_in, check_int, check_tensor
 from spacetime.errors import InputError
-from spacetime.shapes.models._blocks import ImageEncoder
+from spacetime.shapes.models._blocks import build_image_encoder
 
 __all__ = [
     "ConditionalBatchNorm1d",
@@ -97,11 +97,11 @@ class OccupancyNetwork(nn.Module):
 
     def __init__(self, image_size: int = 64, encoder_widths: Sequence[int] = (32, 64, 128, 256),
                  latent_dim: int = 256, hidden: int = 256, num_blocks: int = 5,
-                 conditioning: str = "cbn") -> None:
+                 conditioning: str = "cbn", encoder: str = "conv-stack") -> None:
         super().__init__()
         check_in(conditioning, "conditioning", ("cbn", "concat"))
         check_int(num_blocks, "num_blocks", min_value=1)
-        self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
+        self.encoder = build_image_encoder(image_size, encoder_widths, latent_dim, encoder)
         self.conditioning = conditioning
         cin = 3 + (latent_dim if conditioning == "concat" else 0)
         self.fc_p = nn.Conv1d(cin, hidden, 1)
@@ -139,10 +139,12 @@ class OccupancyNetwork(nn.Module):
 
 def occnet(*, image_size: int = 64, encoder_widths: Sequence[int] = (32, 64, 128, 256),
            latent_dim: int = 256, hidden: int = 256, num_blocks: int = 5,
-           conditioning: str = "cbn") -> OccupancyNetwork:
-    """Occupancy network with the paper's decoder (CBN, 5 blocks of width 256)."""
+           conditioning: str = "cbn", encoder: str = "conv-stack") -> OccupancyNetwork:
+    """Occupancy network with the paper's decoder (CBN, 5 blocks of width 256); ``encoder``:
+    ``conv-stack`` (our small CNN) or the paper's ``resnet18`` (any torchvision ResNet,
+    :class:`~spacetime.shapes.models.ResNetImageEncoder`, ImageNet normalisation inside)."""
     return OccupancyNetwork(image_size, tuple(encoder_widths), latent_dim, hidden, num_blocks,
-                            conditioning)
+                            conditioning, encoder)
 
 
 @dataclass

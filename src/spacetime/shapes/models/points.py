@@ -26,7 +26,7 @@ from torch import nn
 
 from spacetime.checks import check_int, check_tensor
 from spacetime.errors import InputError
-from spacetime.shapes.models._blocks import ImageEncoder
+from spacetime.shapes.models._blocks import build_image_encoder
 
 __all__ = ["TNet", "PointNet", "PointNetSegmentation", "PointSetGenerator", "pointnet",
            "pointnet_seg", "point_gen"]
@@ -166,10 +166,10 @@ class PointSetGenerator(nn.Module):
 
     def __init__(self, image_size: int = 64, num_points: int = 1024,
                  encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-                 hidden: Sequence[int] = (512, 1024)) -> None:
+                 hidden: Sequence[int] = (512, 1024), encoder: str = "conv-stack") -> None:
         super().__init__()
         check_int(num_points, "num_points", min_value=1)
-        self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
+        self.encoder = build_image_encoder(image_size, encoder_widths, latent_dim, encoder)
         layers: list[nn.Module] = []
         c = latent_dim
         for w in hidden:
@@ -205,7 +205,10 @@ def pointnet_seg(*, num_classes: int, num_parts: int | None = None,
 
 def point_gen(*, image_size: int = 64, num_points: int = 1024,
               encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-              hidden: Sequence[int] = (512, 1024)) -> PointSetGenerator:
-    """PSGN-style point-set generator (1024 points by default)."""
+              hidden: Sequence[int] = (512, 1024),
+              encoder: str = "conv-stack") -> PointSetGenerator:
+    """PSGN-style point-set generator (1024 points by default); ``encoder``: ``conv-stack`` or a
+    torchvision ResNet trunk (``resnet18`` …, :class:`~spacetime.shapes.models.ResNetImageEncoder`,
+    ImageNet normalisation inside)."""
     return PointSetGenerator(image_size, num_points, tuple(encoder_widths), latent_dim,
-                             tuple(hidden))
+                             tuple(hidden), encoder)

@@ -26,7 +26,7 @@ from torch import nn
 
 from spacetime.checks import check_int, check_tensor
 from spacetime.errors import InputError
-from spacetime.shapes.models._blocks import ImageEncoder, group_norm
+from spacetime.shapes.models._blocks import build_image_encoder, group_norm
 
 __all__ = [
     "VoxelClassifier",
@@ -121,10 +121,10 @@ class VoxelGenerator(nn.Module):
 
     def __init__(self, image_size: int = 64, resolution: int = 32,
                  encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-                 widths: Sequence[int] = (128, 64, 32)) -> None:
+                 widths: Sequence[int] = (128, 64, 32), encoder: str = "conv-stack") -> None:
         super().__init__()
         _check_resolution(resolution, widths)
-        self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
+        self.encoder = build_image_encoder(image_size, encoder_widths, latent_dim, encoder)
         self.fc = nn.Linear(latent_dim, widths[0] * 64)
         self.decoder = _upsampling_decoder(widths, nn.ConvTranspose3d)
         self.head = nn.Conv3d(widths[-1], 1, 3, padding=1)
@@ -143,10 +143,10 @@ class VoxelTubes(nn.Module):
 
     def __init__(self, image_size: int = 64, resolution: int = 32,
                  encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-                 widths: Sequence[int] = (256, 128, 64)) -> None:
+                 widths: Sequence[int] = (256, 128, 64), encoder: str = "conv-stack") -> None:
         super().__init__()
         _check_resolution(resolution, widths)
-        self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
+        self.encoder = build_image_encoder(image_size, encoder_widths, latent_dim, encoder)
         self.fc = nn.Linear(latent_dim, widths[0] * 16)
         self.decoder = _upsampling_decoder(widths, nn.ConvTranspose2d)
         self.head = nn.Conv2d(widths[-1], resolution, 3, padding=1)
@@ -167,21 +167,28 @@ def voxnet(*, num_classes: int, widths: Sequence[int] = (48, 160, 512),
 
 def voxel_gen(*, image_size: int = 64, resolution: int = 32,
               encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-              widths: Sequence[int] | None = None) -> VoxelGenerator:
+              widths: Sequence[int] | None = None,
+              encoder: str = "conv-stack") -> VoxelGenerator:
     """Image → ``resolution³`` voxels with a 3D decoder (default 32³; ``widths`` default: halving
-    from 128, one stage per doubling from 4³)."""
+    from 128, one stage per doubling from 4³); ``encoder``: ``conv-stack`` or a torchvision
+    ResNet trunk (``resnet18`` …, :class:`~spacetime.shapes.models.ResNetImageEncoder`, ImageNet
+    normalisation inside)."""
     if widths is None:
         widths = _halving(128, resolution)
-    return VoxelGenerator(image_size, resolution, tuple(encoder_widths), latent_dim, tuple(widths))
+    return VoxelGenerator(image_size, resolution, tuple(encoder_widths), latent_dim, tuple(widths),
+                          encoder)
 
 
 def voxel_tubes(*, image_size: int = 64, resolution: int = 32,
                 encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-                widths: Sequence[int] | None = None) -> VoxelTubes:
-    """Image → ``resolution³`` voxels with a 2D decoder (voxel tubes)."""
+                widths: Sequence[int] | None = None,
+                encoder: str = "conv-stack") -> VoxelTubes:
+    """Image → ``resolution³`` voxels with a 2D decoder (voxel tubes); ``encoder`` as
+    :func:`voxel_gen`."""
     if widths is None:
         widths = _halving(256, resolution)
-    return VoxelTubes(image_size, resolution, tuple(encoder_widths), latent_dim, tuple(widths))
+    return VoxelTubes(image_size, resolution, tuple(encoder_widths), latent_dim, tuple(widths),
+                      encoder)
 
 
 def _halving(first: int, resolution: int) -> tuple[int, ...]:
