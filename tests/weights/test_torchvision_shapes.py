@@ -88,7 +88,7 @@ def test_shape_model_encoder_options():
         convert_state_dict(_peer("resnet18").state_dict(), "torchvision", model="pixel2mesh")
 
 
-@pytest.mark.parametrize("target", ["voxel-tubes", "point-gen"])
+@pytest.mark.parametrize("target", ["voxel-tubes", "point-gen", "matryoshka", "octree-gen"])
 def test_other_global_code_models_take_the_trunk(peer, target):
     model, meta, _ = convert_state_dict(peer.state_dict(), "torchvision", model=target, size=64)
     assert meta["model_kwargs"]["encoder"] == "resnet18"

@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="text file with one class name per line (UCF101 classInd.txt works)")
     c.add_argument("--model", default=None,
                    help="torchvision: single-frame, late-fusion-pool, spatial-stream, "
-                        "two-stream, voxel-gen, voxel-tubes, point-gen or occnet")
+                        "two-stream, voxel-gen, voxel-tubes, point-gen, occnet, matryoshka or "
+                        "octree-gen")
     c.add_argument("--frames", type=int, default=None, help="torchvision: clip length stored")
     c.add_argument("--size", type=int, default=None, help="torchvision: crop size (224)")
     c.add_argument("--num-flows", type=int, default=None,

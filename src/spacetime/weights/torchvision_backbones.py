@@ -31,11 +31,12 @@ over all frames' maps), ``early-fusion`` (a ``3T``-channel first conv), ``tempor
 alone, ``slow-fusion`` / ``c3d`` / video ResNets (3D convolutions) and the image → 3D shape
 models without a global-code image encoder (``depth-fcn``, ``normal-fcn``, ``pixel2mesh``).
 
-Shape models (family ``shapes``; ResNets only): ``voxel-gen``, ``voxel-tubes``, ``point-gen``
-and ``occnet`` with ``encoder=<arch>`` (:class:`~spacetime.shapes.models.ResNetImageEncoder`)
-take the trunk as ``encoder.backbone.*``; the ImageNet ``fc`` is ignored, our ``encoder.fc``
-and decoder keep their random initialisation, and the ImageNet normalisation runs inside the
-encoder (shape checkpoints have no input normalisation of their own).
+Shape models (family ``shapes``; ResNets only): ``voxel-gen``, ``voxel-tubes``, ``point-gen``,
+``occnet``, ``matryoshka`` and ``octree-gen`` with ``encoder=<arch>``
+(:class:`~spacetime.shapes.models.ResNetImageEncoder`) take the trunk as ``encoder.backbone.*``;
+the ImageNet ``fc`` is ignored, our ``encoder.fc`` and decoder keep their random initialisation,
+and the ImageNet normalisation runs inside the encoder (shape checkpoints have no input
+normalisation of their own).
 
 Inputs: RGB in ``[0, 1]`` normalised by the ImageNet mean ``(0.485, 0.456, 0.406)`` and std
 ``(0.229, 0.224, 0.225)``; frames resized to short side 256 and centre cropped to 224 (the
@@ -75,13 +76,16 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: our models that host a torchvision ImageNet classifier exactly
 #: image → 3D shape models whose global image encoder can be a torchvision ResNet trunk
-SHAPE_TARGETS = ("voxel-gen", "voxel-tubes", "point-gen", "occnet")
+SHAPE_TARGETS = ("voxel-gen", "voxel-tubes", "point-gen", "occnet", "matryoshka",
+                 "octree-gen")
 #: the parts of each shape target that keep their random initialisation (besides encoder.fc)
 _SHAPE_DECODERS = {
     "voxel-gen": ("fc.*", "decoder.*", "head.*"),
     "voxel-tubes": ("fc.*", "decoder.*", "head.*"),
     "point-gen": ("decoder.*",),
     "occnet": ("fc_p.*", "blocks.*", "bn_out.*", "fc_out.*"),
+    "matryoshka": ("fc.*", "decoder.*", "head.*"),
+    "octree-gen": ("fc.*", "base.*", "heads.*", "up.*"),
 }
 TORCHVISION_TARGETS = ("single-frame", "late-fusion-pool", "spatial-stream", "two-stream",
                        *SHAPE_TARGETS)
@@ -252,7 +256,7 @@ TORCHVISION_FORMATS = {
                     "vgg11 ... vgg19_bn) as the frame encoder + head of single-frame / "
                     "late-fusion-pool / spatial-stream / two-stream (temporal stream: "
                     "cross-modality init), or the ResNet trunk of voxel-gen / voxel-tubes / "
-                    "point-gen / occnet",
+                    "point-gen / occnet / matryoshka / octree-gen",
         family="video", model="single-frame", converter=convert_torchvision,
         preprocess=_TV_PRE,
         source="https://download.pytorch.org/models/resnet18-f37072fd.pth (and the other "

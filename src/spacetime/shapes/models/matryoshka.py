@@ -31,7 +31,7 @@ from torch import nn
 
 from spacetime.checks import check_int, check_tensor
 from spacetime.errors import InputError
-from spacetime.shapes.models._blocks import ImageEncoder
+from spacetime.shapes.models._blocks import build_image_encoder
 from spacetime.shapes.models.voxels import _check_resolution, _halving, _upsampling_decoder
 from spacetime.shapes.structures.layers import compose_shape_layers, decompose_shape_layers
 
@@ -58,11 +58,11 @@ class MatryoshkaNet(nn.Module):
 
     def __init__(self, image_size: int = 64, resolution: int = 32, num_layers: int = 3,
                  encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-                 widths: Sequence[int] = (256, 128, 64)) -> None:
+                 widths: Sequence[int] = (256, 128, 64), encoder: str = "conv-stack") -> None:
         super().__init__()
         check_int(num_layers, "num_layers", min_value=1)
         _check_resolution(resolution, widths)
-        self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
+        self.encoder = build_image_encoder(image_size, encoder_widths, latent_dim, encoder)
         self.fc = nn.Linear(latent_dim, widths[0] * 16)
         self.decoder = _upsampling_decoder(widths, nn.ConvTranspose2d)
         self.head = nn.Conv2d(widths[-1], 6 * num_layers, 3, padding=1)
@@ -85,13 +85,16 @@ class MatryoshkaNet(nn.Module):
 
 def matryoshka(*, image_size: int = 64, resolution: int = 32, num_layers: int = 3,
                encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-               widths: Sequence[int] | None = None) -> MatryoshkaNet:
+               widths: Sequence[int] | None = None,
+               encoder: str = "conv-stack") -> MatryoshkaNet:
     """Image → ``num_layers`` nested shape layers at ``resolution`` (default 32, 3 layers;
-    ``widths`` default: halving from 256, one stage per doubling from 4 × 4, as voxel tubes)."""
+    ``widths`` default: halving from 256, one stage per doubling from 4 × 4, as voxel tubes);
+    ``encoder``: ``conv-stack`` or a torchvision ResNet trunk (``resnet18`` …,
+    :class:`~spacetime.shapes.models.ResNetImageEncoder`, ImageNet normalisation inside)."""
     if widths is None:
         widths = _halving(256, resolution)
     return MatryoshkaNet(image_size, resolution, num_layers, tuple(encoder_widths), latent_dim,
-                         tuple(widths))
+                         tuple(widths), encoder)
 
 
 def shape_layer_targets(voxels: torch.Tensor, num_layers: int) -> torch.Tensor:

@@ -29,7 +29,7 @@ from torch import nn
 
 from spacetime.checks import check_tensor
 from spacetime.errors import InputError
-from spacetime.shapes.models._blocks import ImageEncoder, group_norm
+from spacetime.shapes.models._blocks import build_image_encoder, group_norm
 from spacetime.shapes.structures.octree import EMPTY, FULL, MIXED
 
 __all__ = ["OctreeGenerator", "OctreeOutput", "octree_gen", "octree_targets", "octree_loss"]
@@ -123,7 +123,7 @@ class OctreeGenerator(nn.Module):
 
     def __init__(self, image_size: int = 64, resolution: int = 64, base_resolution: int = 8,
                  encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-                 channels: Sequence[int] | None = None) -> None:
+                 channels: Sequence[int] | None = None, encoder: str = "conv-stack") -> None:
         super().__init__()
         levels = 0
         while base_resolution * 2 ** levels < resolution:
@@ -137,7 +137,7 @@ class OctreeGenerator(nn.Module):
             channels = tuple(max(8, 64 >> i) for i in range(levels + 1))
         if len(channels) != levels + 1:
             raise InputError(f"channels: expected {levels + 1} values, got {len(channels)}")
-        self.encoder = ImageEncoder(image_size, encoder_widths, latent_dim)
+        self.encoder = build_image_encoder(image_size, encoder_widths, latent_dim, encoder)
         b, c0 = int(base_resolution), int(channels[0])
         self.fc = nn.Linear(latent_dim, c0 * b ** 3)
         self.base = nn.Sequential(nn.Conv3d(c0, c0, 3, padding=1), group_norm(c0),
@@ -199,7 +199,10 @@ def octree_loss(out: OctreeOutput, targets: Sequence[torch.Tensor]) -> torch.Ten
 
 def octree_gen(*, image_size: int = 64, resolution: int = 64, base_resolution: int = 8,
                encoder_widths: Sequence[int] = (32, 64, 128, 256), latent_dim: int = 256,
-               channels: Sequence[int] | None = None) -> OctreeGenerator:
-    """Octree generating network (defaults: 8³ base, 64³ output, 3 refinement levels)."""
+               channels: Sequence[int] | None = None,
+               encoder: str = "conv-stack") -> OctreeGenerator:
+    """Octree generating network (defaults: 8³ base, 64³ output, 3 refinement levels);
+    ``encoder``: ``conv-stack`` or a torchvision ResNet trunk (``resnet18`` …,
+    :class:`~spacetime.shapes.models.ResNetImageEncoder`, ImageNet normalisation inside)."""
     return OctreeGenerator(image_size, resolution, base_resolution, tuple(encoder_widths),
-                           latent_dim, None if channels is None else tuple(channels))
+                           latent_dim, None if channels is None else tuple(channels), encoder)
