@@ -89,6 +89,10 @@ def test_refused_targets_and_changed_channels():
     for target in ("late-fusion-fc", "early-fusion", "temporal-stream", "c3d", "pixel2mesh"):
         with pytest.raises(InputError, match="cannot be mapped onto"):
             convert_state_dict(sd, "torchvision", model=target)
+    with pytest.raises(InputError, match="num_flows: two-stream options"):
+        convert_state_dict(sd, "torchvision", model="spatial-stream", num_flows=4)
+    with pytest.raises(InputError, match="flow_method"):
+        convert_state_dict(sd, "torchvision", model="two-stream", flow_method="nope")
     with pytest.raises(InputError, match="conv-stack encoder only"):
         single_frame(num_classes=3, encoder="resnet18", channels=(8, 16))
 

@@ -145,9 +145,9 @@ def convert_torchvision(
     frames: int = 16,
     size: int = 224,
     classes: str | os.PathLike | Sequence[str] | None = None,
-    num_flows: int = 10,
-    flow_method: str = "dis",
-    fusion: str = "average",
+    num_flows: int | None = None,
+    flow_method: str | None = None,
+    fusion: str | None = None,
 ) -> Converted:
     """A torchvision ImageNet ResNet / VGG state dict → ``model`` with ``encoder=<arch>``.
 
@@ -157,12 +157,17 @@ def convert_torchvision(
             two-stream model reads ``num_flows + 1``).
         size: crop size (default 224; the short side is resized to ``size * 256 / 224``).
         classes: output names (default: torchvision's ImageNet names for 1000 outputs).
-        num_flows, flow_method, fusion: ``two-stream`` only: ``L`` (the temporal stream's
-            first conv takes ``2L`` channels), the flow estimator used at inference and the
-            fusion (see :func:`~spacetime.video.models.two_stream`).
+        num_flows, flow_method, fusion: ``two-stream`` only (else an :class:`InputError`):
+            ``L`` (default 10; the temporal stream's first conv takes ``2L`` channels), the
+            flow estimator used at inference (default ``dis``) and the fusion (``average``).
     """
+    two = {"num_flows": num_flows, "flow_method": flow_method, "fusion": fusion}
     if model == "two-stream":
-        return _two_stream(peer, size, classes, num_flows, flow_method, fusion)
+        return _two_stream(peer, size, classes, 10 if num_flows is None else num_flows,
+                           flow_method or "dis", fusion or "average")
+    given = sorted(k for k, v in two.items() if v is not None)
+    if given:
+        raise InputError(f"{', '.join(given)}: two-stream options; model is {model!r}")
     if model in SHAPE_TARGETS:
         return _shape_model(peer, model, size)
     if model not in TORCHVISION_TARGETS:
@@ -216,8 +221,11 @@ def _two_stream(peer: PeerFile, size: int, classes: Any, num_flows: int, flow_me
                 fusion: str) -> Converted:
     """Both streams of ``two-stream`` from one ImageNet classifier: the spatial stream takes
     it as is, the temporal stream by cross-modality initialisation (Wang et al., ECCV 2016)."""
+    from spacetime.video.flow.estimate import FLOW_METHODS
+
     check_int(num_flows, "num_flows", min_value=1)
     check_in(fusion, "fusion", ("average", "linear"))
+    check_in(flow_method, "flow_method", tuple(FLOW_METHODS))
     base = convert_torchvision(peer, model="spatial-stream", frames=num_flows + 1, size=size,
                                classes=classes)
     arch = base.model_kwargs["encoder"]
