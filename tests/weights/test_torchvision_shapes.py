@@ -93,3 +93,42 @@ def test_other_global_code_models_take_the_trunk(peer, target):
     model, meta, _ = convert_state_dict(peer.state_dict(), "torchvision", model=target, size=64)
     assert meta["model_kwargs"]["encoder"] == "resnet18"
     torch.testing.assert_close(model.encoder.backbone.conv1.weight, peer.conv1.weight.float())
+
+
+def test_shapes_train_starts_from_converted_imagenet_encoder(peer, tmp_path, capsys):
+    """``shapes.train(weights=...)`` / ``spacetime shapes train --weights``: the run's model
+    takes the converted checkpoint's architecture (``encoder="resnet18"``) and its encoder
+    weights; the decoder at another resolution keeps a fresh init and is logged."""
+    from spacetime.api import shapes
+    from spacetime.cli.main import main
+    from spacetime.weights import convert_weights
+
+    src, conv = tmp_path / "r18.pth", tmp_path / "vg.pt"
+    torch.save(peer.float().state_dict(), src)
+    peer.double()
+    convert_weights(src, "torchvision", conv, model="voxel-gen", size=32)
+    logs: list[str] = []
+    common = dict(categories=["mug"], objects_per_category=2, views=1, image_size=32,
+                  voxel_resolution=16, mesh_resolution=16, cache=tmp_path / "cache",
+                  epochs=1, max_steps=1, batch_size=2, progress=False, tensorboard=False,
+                  device="cpu")
+    run = shapes.train("voxel-gen", weights=conv, log=logs.append, **common)
+    assert run.spec.model_kwargs["encoder"] == "resnet18"
+    # one SGD step moved the weights a little: the trunk still starts from ImageNet's
+    w = run.model.encoder.backbone.layer1[0].conv1.weight.detach()
+    assert torch.allclose(w, peer.layer1[0].conv1.weight.float(), atol=0.05)
+    assert any(line.startswith(f"initial weights: {conv}") and "fresh init" in line
+               for line in logs)
+    with pytest.raises(InputError, match="holds a voxel-gen model; this run trains occnet"):
+        shapes.train("occnet", weights=conv, log=None, **common)
+    direct = shapes.train("occnet", weights=src, from_format="torchvision", log=None, **common)
+    assert direct.spec.model_kwargs["encoder"] == "resnet18"  # straight from the torchvision file
+    with pytest.raises(InputError, match="from_format: needs weights"):
+        shapes.train("voxel-gen", from_format="torchvision", log=None, **common)
+    assert main(["shapes", "train", "--model", "voxel-gen", "--weights", str(conv),
+                 "--categories", "mug", "--objects-per-category", "2", "--views", "1",
+                 "--image-size", "32", "--voxel-resolution", "16", "--mesh-resolution", "16",
+                 "--cache", str(tmp_path / "cache"), "--epochs", "1", "--max-steps", "1",
+                 "--batch-size", "2", "--no-progress", "--device", "cpu",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert "initial weights:" in capsys.readouterr().out

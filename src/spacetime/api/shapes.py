@@ -156,6 +156,48 @@ def _check_data_for(task: Any, data: str) -> None:
                          "(use synthetic, r2n2:... or pix3d:...)")
 
 
+_DATA_ARGUMENTS = ("num_classes", "image_size", "resolution", "num_points")
+
+
+def _initial_shape_weights(weights: str | os.PathLike, from_format: str | None, model: str,
+                           image_size: int) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The state dict, architecture arguments (the data-derived ones left out) and a label of
+    the initial weights of :func:`train`."""
+    # torchvision files fit several targets: name this run's model and image size
+    target = {"model": model, "size": image_size} if from_format == "torchvision" else {}
+    loaded = _load_any(weights=weights, from_format=from_format, device="cpu",
+                       families=("shapes",), **target)
+    label = f"{weights}" + (f" ({from_format})" if from_format else "")
+    if loaded.spec.model != model:
+        raise InputError(f"weights: {label} holds a {loaded.spec.model} model; this run "
+                         f"trains {model}")
+    state = {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
+    kwargs = {k: v for k, v in loaded.spec.model_kwargs.items() if k not in _DATA_ARGUMENTS}
+    return state, kwargs, label
+
+
+def _load_shape_weights(net: Any, state: Mapping[str, Any], label: str) -> list[str]:
+    """Copy ``state`` into ``net``; encoder tensors must fit, others that do not keep their
+    fresh init (returned)."""
+    own = net.state_dict()
+    fresh, bad = [], []
+    for k, v in own.items():
+        got = state.get(k)
+        if got is not None and tuple(got.shape) == tuple(v.shape):
+            continue
+        if k.startswith("encoder."):
+            have = "missing" if got is None else f"{tuple(got.shape)}"
+            bad.append(f"{k}: model {tuple(v.shape)}, weights {have}")
+        else:
+            fresh.append(k)
+    if bad:
+        raise InputError(f"weights: the encoder of {label} does not fit the model of this run: "
+                         f"{'; '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}")
+    net.load_state_dict({k: v for k, v in state.items() if k in own and k not in fresh},
+                        strict=False)
+    return fresh
+
+
 def train(
     model: str = "voxel-gen",
     data: str = "synthetic",
@@ -174,6 +216,8 @@ def train(
     depth_loss: str = "l2",
     use_gt_depth: bool = True,
     layer_loss: str = "l1",
+    weights: str | os.PathLike | None = None,
+    from_format: str | None = None,
     log: Log = print,
     **options: Any,
 ) -> TrainResult:
@@ -197,6 +241,14 @@ def train(
             model's ``init_depth``; evaluation does the same).
         layer_loss: ``l1`` or ``l2`` on the shape-layer depths (``matryoshka``; empty rays
             masked to a hinge, :func:`~spacetime.shapes.losses.shape_layer_loss`).
+        weights: start from these weights: a spacetime shapes checkpoint of the same model
+            (e.g. one written by ``spacetime weights convert --from torchvision --model
+            voxel-gen``: an ImageNet ResNet encoder), or with ``from_format`` a peer's file
+            converted in memory. The architecture arguments come from the weights
+            (``model_kwargs`` may override them); every encoder tensor must fit, other
+            tensors that do not fit this run's sizes (a decoder at another resolution, the
+            classifier for other classes) keep their fresh init and are logged.
+        from_format: the format of ``weights`` (None: a spacetime checkpoint).
         **options: :class:`~spacetime.api.TrainOptions` fields (defaults :data:`DEFAULTS`).
     """
     from spacetime.engine import Trainer, build_loader, seed_everything
@@ -208,6 +260,12 @@ def train(
     dopts = _data_options(categories, objects_per_category, views, image_size,
                           voxel_resolution, num_points, occ_samples, mesh_resolution, cache,
                           val_fraction, opts.seed)
+    init = None
+    if weights is not None:
+        init = _initial_shape_weights(weights, from_format, model, image_size)
+        model_kwargs = {**init[1], **(model_kwargs or {})}
+    elif from_format is not None:
+        raise InputError("from_format: needs weights=PATH")
     _model_kwargs(model, 1, dopts, model_kwargs)  # unknown model / arguments fail first
     task = shape_task(model, depth_loss=depth_loss, use_gt_depth=use_gt_depth,
                       layer_loss=layer_loss)
@@ -223,6 +281,13 @@ def train(
         spec = ModelSpec("shapes", model, kwargs, names, source, dopts,
                          {"image_size": image_size}, task_options)
         net = build_model(spec)
+        if init is not None:
+            fresh = _load_shape_weights(net, init[0], init[2])
+            if info.is_main and log is not None:
+                log(f"initial weights: {init[2]}"
+                    + (f"; fresh init for {len(fresh)} tensor(s) that do not fit this run "
+                       f"({', '.join(fresh[:3])}{' ...' if len(fresh) > 3 else ''})"
+                       if fresh else ""))
         train_ds, val_ds = sets.datasets["train"], sets.datasets["val"]
         train_loader = build_loader(train_ds, opts.batch_size, shuffle=True, seed=opts.seed,
                                     num_workers=opts.num_workers, collate_fn=collate_3d,

@@ -81,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="depth-fcn training loss")
     m.add_argument("--layer-loss", default="l1", choices=("l1", "l2"),
                    help="matryoshka: loss on the shape-layer depths (empty rays masked)")
+    m.add_argument("--weights", default=None,
+                   help="start from these weights: a shapes checkpoint of the same model (e.g. "
+                        "from `spacetime weights convert --from torchvision --model voxel-gen`), "
+                        "or a published file with --from")
+    m.add_argument("--from", dest="from_format", default=None,
+                   help="the format of --weights (see `spacetime weights formats`)")
     m.add_argument("--no-gt-depth", action="store_true",
                    help="pixel2mesh: start the sphere at the model's init_depth instead of the "
                    "known object distance |t| (the model must infer the distance; eval does "
@@ -135,7 +141,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  mesh_resolution=args.mesh_resolution, cache=args.cache,
                  val_fraction=args.val_fraction, depth_loss=args.depth_loss,
                  use_gt_depth=not args.no_gt_depth, layer_loss=args.layer_loss,
-                 **train_options(args))
+                 weights=args.weights, from_format=args.from_format, **train_options(args))
     return 0
 
 
