@@ -20,6 +20,12 @@ to 20k points. Peak memory of the 1M-point case is measured in a fresh subproces
 ``resource.getrusage`` (peak RSS of the whole process, including the Python + torch runtime).
 
     python benchmarks/bm_chamfer.py [--sizes 10000 1000000] [--reps 5] [--threads N]
+                                    [--device cpu|cuda]
+
+``--device cuda`` times ``chamfer_and_f1`` on the GPU (the brute-force backend in row chunks,
+the CUDA path) against our CPU tree backend on the same clouds, interleaved, with
+``torch.cuda.synchronize`` around each GPU call, and checks that both give the same Chamfer and
+F1 (float32); the CPU-only peers are not run then.
 """
 
 from __future__ import annotations
@@ -179,6 +185,36 @@ def bench(n: int, reps: int) -> None:
     print(f"chamfer = {ref_c:.6g}, F1 = {[round(v, 6) for v in ref_f]}")
 
 
+def bench_device(n: int, reps: int, device: torch.device) -> None:
+    """``chamfer_and_f1`` on ``device`` vs our CPU tree backend: times and agreement."""
+    x, y = make_clouds(n)
+    xd, yd = x.to(device), y.to(device)
+
+    def on_device():
+        out = chamfer_and_f1(xd, yd, THRESHOLDS)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return float(out.chamfer[0]), out.f1[0].tolist()
+
+    fns = {f"spacetime on {device}": on_device, "spacetime CPU tree": lambda: run_spacetime(x, y)}
+    results = {k: f() for k, f in fns.items()}  # warm-up (kernels, numba) and results
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    for r in range(reps):
+        for k in names[r % 2:] + names[: r % 2]:
+            t0 = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - t0)
+    (cd, fd), (cc, fc) = results[names[0]], results[names[1]]
+    base = statistics.median(times[names[1]])
+    print(f"\n{n:,} x {n:,} points on {device}, chamfer + F1@{THRESHOLDS}, median of {reps}")
+    for k in names:
+        t = statistics.median(times[k])
+        print(f"{k:30s} {t:9.4f} s {t / base:7.2f}x of the CPU tree")
+    rel = abs(cd - cc) / max(abs(cc), 1e-30)
+    print(f"chamfer rel. diff {rel:.2e}, F1 max diff {max(abs(a - b) for a, b in zip(fd, fc)):.1e}")
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -216,11 +252,19 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     ap.add_argument("--mem-child", nargs=2, metavar=("N", "WHICH"), help=argparse.SUPPRESS)
+    ap.add_argument("--device", default="cpu", help="cpu (vs peers) or cuda (vs our CPU tree)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.mem_child:
         peak_memory_child(int(args.mem_child[0]), args.mem_child[1])
+        return
+    if args.device != "cpu":
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            sys.exit("bm_chamfer.py --device cuda: no CUDA device")
+        for n in args.sizes:
+            bench_device(n, args.reps, device)
         return
     cores = len(os.sched_getaffinity(0))
     print(f"torch threads {torch.get_num_threads()}, CPU cores {cores}, load {os.getloadavg()}")

@@ -49,6 +49,7 @@ def test_gpu_commands_fail_clearly_without_cuda(capsys):
         assert run_all.main(args) == 1
         assert "no CUDA device" in capsys.readouterr().err
     assert run_all.supports_device(ROOT / "benchmarks" / "bm_point_ops.py")
+    assert run_all.supports_device(ROOT / "benchmarks" / "bm_chamfer.py")
     # pytest --device cuda: a usage error (exit 4), not a green run of zero tests
     from tests.conftest import pytest_configure
 
