@@ -22,7 +22,6 @@ a checkpoint carries its RAFT architecture (correlation levels) and flow updates
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -314,7 +313,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from spacetime.engine.device import resolve_device
+    from spacetime.engine.device import process_device
     from spacetime.video.flow.cache import compute_dataset_flow
 
     videos: list[Path] = []
@@ -325,9 +324,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             videos.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in exts))
         else:
             videos.append(p)
-    device = resolve_device(args.device)
-    if device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
-        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    device = process_device(args.device)  # under torchrun: this process's GPU
     torch_method = args.method == "horn-schunck" or args.method.startswith("raft")
     res = compute_dataset_flow(
         videos, args.output, method=args.method, workers=args.workers, bound=args.bound,

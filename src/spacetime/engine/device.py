@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from spacetime.errors import InputError
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "process_device"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> str:
@@ -25,3 +27,13 @@ def resolve_device(device: str | torch.device | None = "auto") -> str:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device: expected an available device, got {str(device)!r} (no GPU)")
     return str(dev)
+
+
+def process_device(device: str | torch.device | None = "auto") -> str:
+    """:func:`resolve_device`, and under ``torchrun`` a bare ``cuda`` becomes this process's own
+    GPU, ``cuda:LOCAL_RANK`` (one GPU per process, as
+    :func:`~spacetime.engine.distributed.init_distributed` pins it)."""
+    resolved = resolve_device(device)
+    if resolved == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return resolved

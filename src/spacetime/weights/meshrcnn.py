@@ -88,6 +88,25 @@ _WB = r"(weight|bias)"
 #: peer key (regular expression, matched in full) → our key (``re`` template), per variant.
 #: The first matching rule wins; a key matching none is "unexpected" unless it matches
 #: :data:`MESHRCNN_IGNORED`.
+def _voxel_mesh_head_rules(prefix: str, offset: str) -> list[tuple[str, str]]:
+    """The voxel and mesh heads' rules, the same in both variants but for the peer's key prefix
+    (``roi_heads.`` in the detector) and the name of the vertex-offset layer."""
+    return [
+        # voxel head: voxel_fcn1..K (conv + ReLU in a Sequential), deconv, predictor
+        *[(rf"{prefix}voxel_head\.voxel_fcn{k}\.{_WB}", f"voxel_head.convs.{2 * (k - 1)}"
+           r".\1") for k in range(1, 9)],
+        (rf"{prefix}voxel_head\.deconv\.{_WB}", r"voxel_head.up.\1"),
+        (rf"{prefix}voxel_head\.predictor\.{_WB}", r"voxel_head.predictor.\1"),
+        # mesh head: per stage bottleneck, graph convolutions, vertex offsets
+        (rf"{prefix}mesh_head\.stages\.(\d+)\.bottleneck\.{_WB}",
+         r"mesh_head.stages.\1.bottleneck.\2"),
+        (rf"{prefix}mesh_head\.stages\.(\d+)\.gconvs\.(\d+)\.w([01])\.{_WB}",
+         r"mesh_head.stages.\1.convs.\2.w\3.\4"),
+        (rf"{prefix}mesh_head\.stages\.(\d+)\.{offset}\.{_WB}",
+         r"mesh_head.stages.\1.refine.linear.\2"),
+    ]
+
+
 MESHRCNN_KEY_MAP: dict[str, tuple[tuple[str, str], ...]] = {
     "pix3d": tuple(
         [
@@ -121,18 +140,7 @@ MESHRCNN_KEY_MAP: dict[str, tuple[tuple[str, str], ...]] = {
              r"detector.roi_heads.mask_predictor.conv5_mask.\1"),
             (rf"roi_heads\.mask_head\.predictor\.{_WB}",
              r"detector.roi_heads.mask_predictor.mask_fcn_logits.\1"),
-            # voxel head: voxel_fcn1..K (conv + ReLU in a Sequential), deconv, predictor
-            *[(rf"roi_heads\.voxel_head\.voxel_fcn{k}\.{_WB}", f"voxel_head.convs.{2 * (k - 1)}"
-               r".\1") for k in range(1, 9)],
-            (rf"roi_heads\.voxel_head\.deconv\.{_WB}", r"voxel_head.up.\1"),
-            (rf"roi_heads\.voxel_head\.predictor\.{_WB}", r"voxel_head.predictor.\1"),
-            # mesh head: per stage bottleneck, graph convolutions, vertex offsets
-            (rf"roi_heads\.mesh_head\.stages\.(\d+)\.bottleneck\.{_WB}",
-             r"mesh_head.stages.\1.bottleneck.\2"),
-            (rf"roi_heads\.mesh_head\.stages\.(\d+)\.gconvs\.(\d+)\.w([01])\.{_WB}",
-             r"mesh_head.stages.\1.convs.\2.w\3.\4"),
-            (rf"roi_heads\.mesh_head\.stages\.(\d+)\.verts_offset\.{_WB}",
-             r"mesh_head.stages.\1.refine.linear.\2"),
+            *_voxel_mesh_head_rules(r"roi_heads\.", "verts_offset"),
             # z head
             *[(rf"roi_heads\.z_head\.z_fc{k}\.{_WB}", f"z_head.fcs.{k - 1}" r".\1")
               for k in range(1, 9)],
@@ -145,16 +153,7 @@ MESHRCNN_KEY_MAP: dict[str, tuple[tuple[str, str], ...]] = {
             (r"backbone\.stem\.1\.(weight|bias|running_mean|running_var|num_batches_tracked)",
              r"encoder.body.bn1.\1"),
             (r"backbone\.stage([1234])\.(.+)", r"encoder.body.layer\1.\2"),
-            *[(rf"voxel_head\.voxel_fcn{k}\.{_WB}", f"voxel_head.convs.{2 * (k - 1)}" r".\1")
-              for k in range(1, 9)],
-            (rf"voxel_head\.deconv\.{_WB}", r"voxel_head.up.\1"),
-            (rf"voxel_head\.predictor\.{_WB}", r"voxel_head.predictor.\1"),
-            (rf"mesh_head\.stages\.(\d+)\.bottleneck\.{_WB}",
-             r"mesh_head.stages.\1.bottleneck.\2"),
-            (rf"mesh_head\.stages\.(\d+)\.gconvs\.(\d+)\.w([01])\.{_WB}",
-             r"mesh_head.stages.\1.convs.\2.w\3.\4"),
-            (rf"mesh_head\.stages\.(\d+)\.vert_offset\.{_WB}",
-             r"mesh_head.stages.\1.refine.linear.\2"),
+            *_voxel_mesh_head_rules("", "vert_offset"),
         ]
     ),
 }

@@ -1,55 +1,14 @@
 """late-fusion-fc on UCF101 split 1 (Karpathy et al.'s fusion family)."""
 
-from spacetime.recipes.catalog._data import UCF101, UCF101_PREPARE
-from spacetime.recipes.record import Recipe, Target
+from spacetime.recipes.catalog._karpathy import fusion_recipe
 
-RECIPE = Recipe(
-    name="late-fusion-ucf101",
-    title="Late fusion (per-frame towers merged in the fully connected layers) on UCF101 split 1",
-    paper="Karpathy et al.: Large-scale Video Classification with CNNs, CVPR 2014",
-    family="video",
-    model="late-fusion-fc",
-    data=UCF101,
-    train={
-        # trained from scratch on UCF101 (the paper's "train from scratch" row), 10-frame clips
-        "frames": 10,
-        "size": 112,
-        "fold": 1,
-        "model_kwargs": {"dropout": 0.5},
-        "epochs": 60,
-        "batch_size": 32,
-        "optimizer": "sgd",
-        "lr": 0.01,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
-        "scheduler": "cosine",
-        "warmup_epochs": 2.0,
-        "num_workers": 8,
-    },
-    evaluate={"num_clips": 10, "batch_size": 8},
-    targets=(
-        Target("video/top1", None, 0.05, "Karpathy et al. report no UCF101 number for this model"),
-    ),
-    gpu_hours=1.0,
-    gpu_hours_basis=(
-        "Assumptions: one A100/H100-class GPU sustains ~40 TFLOP/s on these networks in mixed "
-        "precision; a training step costs 3x the forward FLOPs; forward 14.6 GFLOP per "
-        "10x112x112 clip (torch.utils.flop_counter); 515k training clips -> 0.15 h of "
-        "compute; decoding-bound: ~150 clips/s with 8 workers -> ~1 h. About 1 GPU-hour, "
-        "rough (x2)."
-    ),
-    prepare=UCF101_PREPARE,
-    differences="""\
-- Karpathy et al.'s networks are AlexNet-like on 170 px crops with a fovea / context
-  multiresolution stream and were pre-trained on Sports-1M; ours are the VGG-style
-  `late-fusion-fc` of `spacetime.video.models` on 112 px clips, trained from scratch on UCF101.
-- The paper's UCF101 numbers are for the slow-fusion network only (from scratch 41.3 %,
-  fine-tuning the top 3 layers of the Sports-1M network 65.4 %, 3-split mean); single-frame,
-  early and late fusion are reported on Sports-1M only.
+RECIPE = fusion_recipe(
+    "late-fusion-ucf101", "late-fusion-fc",
+    "Late fusion (per-frame towers merged in the fully connected layers) on UCF101 split 1",
+    "forward 14.6 GFLOP per 10x112x112 clip (torch.utils.flop_counter); 515k training clips -> "
+    "0.15 h of compute",
+    extra_difference="""\
 - Karpathy's late fusion sees two frames 15 apart; our clips are consecutive frames (the
   API has no frame step).
 """,
-    smoke={},
-    smoke_evaluate={"num_clips": 2},
-    smoke_reason="full-size model and clips; 2 clips per video instead of 10",
 )
